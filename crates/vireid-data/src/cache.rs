@@ -1,0 +1,367 @@
+//! The training cache: every training image decoded, resized and stored as one uint8
+//! `N x H x W x 3` `.npy` per modality, with int64 labels beside it, exactly the files the
+//! reference's `SYSUData` loader reads.
+//!
+//! Writing goes to temporary files that are renamed into place, and a manifest naming the
+//! inputs is written last; a cache without a matching manifest (a killed run, changed
+//! inputs) is rebuilt, one with a matching manifest makes `prepare` a no-op.
+
+use crate::error::{DataError, Result};
+use crate::image_io::{ImageResizer, Size};
+use crate::protocol::Dataset;
+use crate::trainset::{TrainItem, TrainSet};
+use memmap2::{Mmap, MmapMut};
+use ndarray::{Array1, ArrayView4, ArrayViewMut4};
+use ndarray_npy::{ViewMutNpyExt, ViewNpyExt};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Bumped whenever the bytes a cache holds for the same inputs would change.
+const CACHE_FORMAT: u32 = 1;
+
+/// The four files of a cache and its manifest.
+#[derive(Debug, Clone)]
+pub struct CachePaths {
+    pub visible_images: PathBuf,
+    pub visible_labels: PathBuf,
+    pub thermal_images: PathBuf,
+    pub thermal_labels: PathBuf,
+    pub manifest: PathBuf,
+}
+
+impl CachePaths {
+    /// File names in `dir`. At the paper's 384 x 192, SYSU-MM01's are the reference's own
+    /// (`train_rgb_resized_img192.npy`, ...); other sizes say `HxW` instead of `192`, and RegDB
+    /// (per trial) and LLCM caches carry a prefix so that they never collide.
+    pub fn new(dir: &Path, dataset: Dataset, trial: u32, size: Size) -> Self {
+        let prefix = match dataset {
+            Dataset::Sysu => String::new(),
+            Dataset::Regdb => format!("regdb_trial{trial}_"),
+            Dataset::Llcm => "llcm_".to_string(),
+        };
+        let tag = if size == Size::REFERENCE {
+            "192".to_string()
+        } else {
+            size.to_string()
+        };
+        let f = |name: &str| dir.join(format!("{prefix}{name}{tag}.npy"));
+        Self {
+            visible_images: f("train_rgb_resized_img"),
+            visible_labels: f("train_rgb_resized_label"),
+            thermal_images: f("train_ir_resized_img"),
+            thermal_labels: f("train_ir_resized_label"),
+            manifest: dir.join(format!("{prefix}vireid_cache{tag}.json")),
+        }
+    }
+}
+
+/// What a cache was built from; equal manifests mean equal caches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub dataset: Dataset,
+    pub size: Size,
+    pub visible: usize,
+    pub thermal: usize,
+    /// SHA-256 over every input's path, label, byte length and modification time.
+    pub inputs: String,
+}
+
+impl<'de> Deserialize<'de> for Dataset {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What `prepare` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrepareReport {
+    pub dataset: Dataset,
+    pub size: Size,
+    pub visible: usize,
+    pub thermal: usize,
+    pub classes: usize,
+    /// True when a complete cache of the same inputs was already there.
+    pub up_to_date: bool,
+    pub files: Vec<PathBuf>,
+}
+
+fn fingerprint(root: &Path, set: &TrainSet) -> Result<String> {
+    let stamp = |item: &TrainItem| -> Result<(u64, u128)> {
+        let path = root.join(&item.path);
+        let meta = std::fs::metadata(&path).map_err(|e| DataError::io(&path, e))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Ok((meta.len(), mtime))
+    };
+    let mut hasher = Sha256::new();
+    for (tag, items) in [("visible", &set.visible), ("thermal", &set.thermal)] {
+        let stamps: Vec<(u64, u128)> = items.par_iter().map(stamp).collect::<Result<_>>()?;
+        hasher.update(tag.as_bytes());
+        for (item, (len, mtime)) in items.iter().zip(stamps) {
+            hasher.update(item.path.to_string_lossy().as_bytes());
+            hasher.update([0]);
+            hasher.update(item.label.to_le_bytes());
+            hasher.update(len.to_le_bytes());
+            hasher.update(mtime.to_le_bytes());
+        }
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+fn read_manifest(path: &Path) -> Option<Manifest> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(path);
+    std::fs::write(&tmp, bytes).map_err(|e| DataError::io(&tmp, e))?;
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| DataError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+}
+
+/// Builds (or confirms) the training cache of `set` in `out_dir`.
+///
+/// `progress` is called with the number of images finished since the last call.
+pub fn prepare(
+    root: &Path,
+    set: &TrainSet,
+    dataset: Dataset,
+    paths: &CachePaths,
+    size: Size,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<PrepareReport> {
+    if set.visible.is_empty() || set.thermal.is_empty() {
+        return Err(DataError::Protocol(format!(
+            "{}: the training set has {} visible and {} thermal images; both modalities are needed",
+            root.display(),
+            set.visible.len(),
+            set.thermal.len()
+        )));
+    }
+    let manifest = Manifest {
+        format: CACHE_FORMAT,
+        dataset,
+        size,
+        visible: set.visible.len(),
+        thermal: set.thermal.len(),
+        inputs: fingerprint(root, set)?,
+    };
+    let mut report = PrepareReport {
+        dataset,
+        size,
+        visible: set.visible.len(),
+        thermal: set.thermal.len(),
+        classes: set.num_classes(),
+        up_to_date: false,
+        files: vec![
+            paths.visible_images.clone(),
+            paths.visible_labels.clone(),
+            paths.thermal_images.clone(),
+            paths.thermal_labels.clone(),
+        ],
+    };
+    if read_manifest(&paths.manifest).as_ref() == Some(&manifest) && cache_complete(paths, &manifest)
+    {
+        report.up_to_date = true;
+        return Ok(report);
+    }
+    // From here on the old cache is no longer described by any manifest.
+    if paths.manifest.exists() {
+        std::fs::remove_file(&paths.manifest).map_err(|e| DataError::io(&paths.manifest, e))?;
+    }
+    write_modality(root, &set.visible, &paths.visible_images, &paths.visible_labels, size, progress)?;
+    write_modality(root, &set.thermal, &paths.thermal_images, &paths.thermal_labels, size, progress)?;
+    let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+    write_atomic(&paths.manifest, text.as_bytes())?;
+    Ok(report)
+}
+
+fn cache_complete(paths: &CachePaths, manifest: &Manifest) -> bool {
+    let ok = |img: &Path, lab: &Path, n: usize| {
+        ImageCache::open(img, lab)
+            .map(|c| c.len() == n && c.size() == manifest.size)
+            .unwrap_or(false)
+    };
+    ok(&paths.visible_images, &paths.visible_labels, manifest.visible)
+        && ok(&paths.thermal_images, &paths.thermal_labels, manifest.thermal)
+}
+
+fn write_modality(
+    root: &Path,
+    items: &[TrainItem],
+    images: &Path,
+    labels: &Path,
+    size: Size,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<()> {
+    let tmp = temp_path(images);
+    let result = (|| {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| DataError::io(&tmp, e))?;
+        let shape = (items.len(), size.height as usize, size.width as usize, 3);
+        ndarray_npy::write_zeroed_npy::<u8, _>(&file, shape).map_err(|e| DataError::Cache {
+            path: tmp.clone(),
+            message: e.to_string(),
+        })?;
+        // SAFETY: the file was created by this process under a private temporary name and
+        // nothing else maps or truncates it while the map is alive.
+        let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| DataError::io(&tmp, e))?;
+        {
+            let mut view = ArrayViewMut4::<u8>::view_mut_npy(&mut map).map_err(|e| {
+                DataError::Cache {
+                    path: tmp.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+            let pixels = view.as_slice_mut().expect("a fresh .npy is C-contiguous");
+            pixels
+                .par_chunks_mut(size.rgb_len())
+                .zip(items.par_iter())
+                .try_for_each_init(ImageResizer::new, |resizer, (out, item)| {
+                    resizer.load_into(&root.join(&item.path), size, out)?;
+                    progress(1);
+                    Ok::<(), DataError>(())
+                })?;
+        }
+        map.flush().map_err(|e| DataError::io(&tmp, e))?;
+        drop(map);
+        file.sync_all().map_err(|e| DataError::io(&tmp, e))?;
+        std::fs::rename(&tmp, images).map_err(|e| DataError::io(images, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result?;
+    let label_array: Array1<i64> = items.iter().map(|i| i.label).collect();
+    let mut bytes = Vec::new();
+    ndarray_npy::WriteNpyExt::write_npy(&label_array, &mut bytes).map_err(|e| {
+        DataError::Cache {
+            path: labels.to_path_buf(),
+            message: e.to_string(),
+        }
+    })?;
+    write_atomic(labels, &bytes)
+}
+
+/// A memory-mapped image cache with its labels: ours or the reference's own files.
+pub struct ImageCache {
+    map: Mmap,
+    offset: usize,
+    len: usize,
+    size: Size,
+    labels: Vec<i64>,
+}
+
+impl std::fmt::Debug for ImageCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageCache")
+            .field("len", &self.len)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl ImageCache {
+    /// Opens a uint8 `N x H x W x 3` image file and its `N` labels (int64, or int32).
+    pub fn open(images: &Path, labels: &Path) -> Result<Self> {
+        let bad = |path: &Path, message: String| DataError::Cache {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file = File::open(images).map_err(|e| DataError::io(images, e))?;
+        // SAFETY: caches are written once through a rename and only read afterwards.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| DataError::io(images, e))?;
+        let (offset, len, size) = {
+            let view = ArrayView4::<u8>::view_npy(&map).map_err(|e| {
+                bad(
+                    images,
+                    format!("expected a uint8 N x H x W x 3 array in C order: {e}"),
+                )
+            })?;
+            let (n, h, w, c) = view.dim();
+            if c != 3 {
+                return Err(bad(images, format!("expected 3 channels, found {c}")));
+            }
+            let offset = view.as_ptr() as usize - map.as_ptr() as usize;
+            (offset, n, Size::new(h as u32, w as u32))
+        };
+        let labels_vec = read_labels(labels)?;
+        if labels_vec.len() != len {
+            return Err(bad(
+                labels,
+                format!("expected {len} labels (one per image), found {}", labels_vec.len()),
+            ));
+        }
+        Ok(Self {
+            map,
+            offset,
+            len,
+            size,
+            labels: labels_vec,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn size(&self) -> Size {
+        self.size
+    }
+
+    pub fn labels(&self) -> &[i64] {
+        &self.labels
+    }
+
+    /// The `i`-th image, `H x W x 3` bytes.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.size.rgb_len();
+        let start = self.offset + i * n;
+        &self.map[start..start + n]
+    }
+}
+
+fn read_labels(path: &Path) -> Result<Vec<i64>> {
+    let read = || File::open(path).map_err(|e| DataError::io(path, e));
+    if let Ok(a) = ndarray_npy::ReadNpyExt::read_npy(read()?) {
+        let a: Array1<i64> = a;
+        return Ok(a.to_vec());
+    }
+    match ndarray_npy::ReadNpyExt::read_npy(read()?) {
+        Ok(a) => {
+            let a: Array1<i32> = a;
+            Ok(a.iter().map(|&v| i64::from(v)).collect())
+        }
+        Err(e) => Err(DataError::Cache {
+            path: path.to_path_buf(),
+            message: format!("expected a 1-D int64 (or int32) label array: {e}"),
+        }),
+    }
+}

@@ -1,0 +1,63 @@
+use std::path::PathBuf;
+
+/// Everything that can be wrong with a dataset tree, a list file, an image or a cache.
+///
+/// Each variant names the file (and line, where there is one) and what was expected there,
+/// so that a user can fix the input without reading our code.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("dataset root {0} does not exist or is not a folder")]
+    MissingRoot(PathBuf),
+    #[error("{what} {path} is missing")]
+    Missing { path: PathBuf, what: String },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}, line {line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{list}, line {line}: listed image {image} does not exist")]
+    MissingImage {
+        list: PathBuf,
+        line: usize,
+        image: PathBuf,
+    },
+    #[error("cannot decode image {path}: {message}")]
+    Image { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Cache { path: PathBuf, message: String },
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl DataError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn missing(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
+        DataError::Missing {
+            path: path.into(),
+            what: what.into(),
+        }
+    }
+
+    pub(crate) fn parse(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
+        DataError::Parse {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, DataError>;

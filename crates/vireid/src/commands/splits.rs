@@ -1,0 +1,105 @@
+use super::{print_json, DatasetArg};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use vireid_data::{splits, Dataset, Direction, Entry, Mode, Protocol, Shot};
+
+/// Print the query and per-trial galleries of a protocol, item for item as the reference
+/// builds them (SYSU-MM01 and LLCM galleries: random.seed(trial) and random.choice).
+#[derive(clap::Args)]
+pub struct Args {
+    /// Which dataset the root holds: sysu, regdb or llcm.
+    #[arg(long, value_enum)]
+    dataset: DatasetArg,
+    /// The dataset's root folder.
+    #[arg(long)]
+    root: PathBuf,
+    /// SYSU-MM01 search mode: all (cameras 1, 2, 4, 5) or indoor (cameras 1, 2).
+    #[arg(long, value_enum, default_value = "all")]
+    mode: ModeArg,
+    /// Gallery images per person and camera: single (1) or multi (10).
+    #[arg(long, value_enum, default_value = "single")]
+    shot: ShotArg,
+    /// Search direction: v2t/t2v for RegDB, v2i/i2v for LLCM (SYSU-MM01 is always i2v).
+    /// Default: RegDB v2t, LLCM v2i (as the reference's test.py), SYSU-MM01 i2v.
+    #[arg(long)]
+    direction: Option<String>,
+    /// Number of trials, from the first (0 for SYSU-MM01 and LLCM, 1 for RegDB).
+    #[arg(long, default_value_t = 10, conflicts_with = "trial")]
+    trials: u32,
+    /// One trial only.
+    #[arg(long)]
+    trial: Option<u32>,
+    /// Print JSON: {"query": [...], "trials": [{"trial", "gallery": [...]}]} with paths
+    /// relative to the root (RegDB: a query per trial, null at the top).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ModeArg {
+    All,
+    Indoor,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ShotArg {
+    Single,
+    Multi,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let dataset: Dataset = a.dataset.into();
+    let direction = match &a.direction {
+        Some(d) => d.parse::<Direction>()?,
+        None => Protocol::default_direction(dataset),
+    };
+    let protocol = Protocol {
+        dataset,
+        mode: match a.mode {
+            ModeArg::All => Mode::All,
+            ModeArg::Indoor => Mode::Indoor,
+        },
+        shot: match a.shot {
+            ShotArg::Single => Shot::Single,
+            ShotArg::Multi => Shot::Multi,
+        },
+        direction,
+    };
+    let first = if dataset == Dataset::Regdb { 1 } else { 0 };
+    let trials: Vec<u32> = match a.trial {
+        Some(t) => vec![t],
+        None => (first..first + a.trials).collect(),
+    };
+    let split = splits(&a.root, &protocol, &trials)?;
+    for w in &split.warnings {
+        eprintln!("warning: {w}");
+    }
+    if a.json {
+        return print_json(&split);
+    }
+    let count = |entries: &[Entry]| {
+        let ids: BTreeSet<u32> = entries.iter().map(|e| e.id).collect();
+        (ids.len(), entries.len())
+    };
+    println!(
+        "Dataset {} statistics ({:?}, {:?}-shot, {:?}):",
+        dataset, protocol.mode, protocol.shot, protocol.direction
+    );
+    println!("  ------------------------------");
+    println!("  subset      | # ids | # images");
+    println!("  ------------------------------");
+    if let Some(q) = &split.query {
+        let (ids, n) = count(q);
+        println!("  query       | {ids:5} | {n:8}");
+    }
+    for t in &split.trials {
+        if let Some(q) = &t.query {
+            let (ids, n) = count(q);
+            println!("  query    {:>2} | {ids:5} | {n:8}", t.trial);
+        }
+        let (ids, n) = count(&t.gallery);
+        println!("  gallery  {:>2} | {ids:5} | {n:8}", t.trial);
+    }
+    println!("  ------------------------------");
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! `vireid`: visible-infrared person re-identification from the command line.
+
+mod commands;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "vireid",
+    version,
+    about = "Visible-infrared person re-identification: datasets, RLE augmentation, training and evaluation",
+    long_about = "vireid re-implements the RLE system (NeurIPS 2024) for SYSU-MM01, RegDB and LLCM: \
+data preparation, Random Linear Enhancement, two-stream training and the field's evaluation \
+protocols. Each subcommand's --help explains its flags."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a synthetic cross-spectral dataset in the real on-disk layout of a benchmark.
+    Synth(commands::synth::Args),
+    /// Decode, resize and cache the training images as .npy files the reference can read.
+    Prepare(commands::prepare::Args),
+    /// Print a protocol's query and per-trial galleries (a table, or JSON with --json).
+    Splits(commands::splits::Args),
+    /// (Not yet available) metrics of a distance matrix.
+    Metrics(commands::planned::Args),
+    /// (Not yet available) a grid of training augmentations.
+    Augment(commands::planned::Args),
+    /// (Not yet available) train the two-stream network.
+    Train(commands::planned::Args),
+    /// (Not yet available) the reference's test protocol on a checkpoint.
+    Test(commands::planned::Args),
+    /// (Not yet available) evaluation features of a batch.
+    Extract(commands::planned::Args),
+    /// (Not yet available) synthetic data, training, evaluation and a report, end to end.
+    Demo(commands::planned::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Synth(a) => commands::synth::run(a),
+        Command::Prepare(a) => commands::prepare::run(a),
+        Command::Splits(a) => commands::splits::run(a),
+        Command::Metrics(_) => commands::planned::run("metrics", 3),
+        Command::Augment(_) => commands::planned::run("augment", 4),
+        Command::Train(_) => commands::planned::run("train", 6),
+        Command::Test(_) => commands::planned::run("test", 5),
+        Command::Extract(_) => commands::planned::run("extract", 5),
+        Command::Demo(_) => commands::planned::run("demo", 7),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
