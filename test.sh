@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what it needs (the Python test tooling in .venv) and reuses
+# it when present.
+set -euo pipefail
+cd "$(dirname "$0")"
+export VIREID_PYTHON="$(scripts/python-env.sh)"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace "$@"
