@@ -57,7 +57,28 @@ pub fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
             message: "not a JPEG, PNG or BMP file".into(),
         });
     }
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_has_end(bytes) {
+        return Err(DataError::Image {
+            path: path.to_path_buf(),
+            message: "truncated JPEG: the scan has no end-of-image marker".into(),
+        });
+    }
     reader.decode().map_err(err)
+}
+
+/// Whether a JPEG's last scan is followed by an end-of-image marker.
+///
+/// The image crate's decoder fills a truncated scan with grey instead of failing, where Pillow
+/// (the reference) raises. Entropy-coded data stuffs every 0xFF byte, so 0xFFD9 after the last
+/// start-of-scan (0xFFDA) can only be the real end marker; an EXIF thumbnail's own end marker
+/// comes before the main scan and does not count.
+fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    match (last(0xDA), last(0xD9)) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        (None, _) => true, // no scan at all: let the decoder say what is wrong
+        (Some(_), None) => false,
+    }
 }
 
 /// Decodes an image as RGB: grey is copied to the three channels and alpha dropped, as
