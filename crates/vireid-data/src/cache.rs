@@ -10,13 +10,14 @@ use crate::error::{DataError, Result};
 use crate::image_io::{ImageResizer, Size};
 use crate::protocol::Dataset;
 use crate::trainset::{TrainItem, TrainSet};
-use memmap2::{Mmap, MmapMut};
-use ndarray::{Array1, ArrayView4, ArrayViewMut4};
-use ndarray_npy::{ViewMutNpyExt, ViewNpyExt};
+use memmap2::Mmap;
+use ndarray::{Array1, ArrayView4};
+use ndarray_npy::ViewNpyExt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the bytes a cache holds for the same inputs would change.
@@ -204,6 +205,9 @@ fn cache_complete(paths: &CachePaths, manifest: &Manifest) -> bool {
         && ok(&paths.thermal_images, &paths.thermal_labels, manifest.thermal)
 }
 
+/// Images decoded per batch: enough to keep every thread busy, small enough to stay in cache.
+const WRITE_BATCH: usize = 64;
+
 fn write_modality(
     root: &Path,
     items: &[TrainItem],
@@ -213,44 +217,8 @@ fn write_modality(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<()> {
     let tmp = temp_path(images);
-    let result = (|| {
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| DataError::io(&tmp, e))?;
-        let shape = (items.len(), size.height as usize, size.width as usize, 3);
-        ndarray_npy::write_zeroed_npy::<u8, _>(&file, shape).map_err(|e| DataError::Cache {
-            path: tmp.clone(),
-            message: e.to_string(),
-        })?;
-        // SAFETY: the file was created by this process under a private temporary name and
-        // nothing else maps or truncates it while the map is alive.
-        let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| DataError::io(&tmp, e))?;
-        {
-            let mut view = ArrayViewMut4::<u8>::view_mut_npy(&mut map).map_err(|e| {
-                DataError::Cache {
-                    path: tmp.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-            let pixels = view.as_slice_mut().expect("a fresh .npy is C-contiguous");
-            pixels
-                .par_chunks_mut(size.rgb_len())
-                .zip(items.par_iter())
-                .try_for_each_init(ImageResizer::new, |resizer, (out, item)| {
-                    resizer.load_into(&root.join(&item.path), size, out)?;
-                    progress(1);
-                    Ok::<(), DataError>(())
-                })?;
-        }
-        map.flush().map_err(|e| DataError::io(&tmp, e))?;
-        drop(map);
-        file.sync_all().map_err(|e| DataError::io(&tmp, e))?;
-        std::fs::rename(&tmp, images).map_err(|e| DataError::io(images, e))
-    })();
+    let result = write_images(root, items, &tmp, size, progress)
+        .and_then(|()| std::fs::rename(&tmp, images).map_err(|e| DataError::io(images, e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -264,6 +232,81 @@ fn write_modality(
         }
     })?;
     write_atomic(labels, &bytes)
+}
+
+/// Decodes batches in parallel while the previous batch is written, in order, behind the
+/// .npy header: one sequential pass over the file, two batch buffers reused throughout.
+fn write_images(
+    root: &Path,
+    items: &[TrainItem],
+    tmp: &Path,
+    size: Size,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<()> {
+    let io = |e: std::io::Error| DataError::io(tmp, e);
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)
+        .map_err(io)?;
+    let image_len = size.rgb_len();
+    let shape = (items.len(), size.height as usize, size.width as usize, 3);
+    // The crate writes the header and sizes the file; the pixels then follow the header.
+    ndarray_npy::write_zeroed_npy::<u8, _>(&file, shape).map_err(|e| DataError::Cache {
+        path: tmp.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let header = file.metadata().map_err(io)?.len() - (items.len() * image_len) as u64;
+    file.seek(SeekFrom::Start(header)).map_err(io)?;
+
+    let mut current = vec![0u8; WRITE_BATCH * image_len];
+    let mut previous = vec![0u8; WRITE_BATCH * image_len];
+    let mut pending = 0usize;
+    for batch in items.chunks(WRITE_BATCH) {
+        let bytes = batch.len() * image_len;
+        let (written, decoded) = rayon::join(
+            || file.write_all(&previous[..pending]).map_err(io),
+            || {
+                current[..bytes]
+                    .par_chunks_mut(image_len)
+                    .zip(batch.par_iter())
+                    .try_for_each_init(ImageResizer::new, |resizer, (out, item)| {
+                        resizer.load_into(&root.join(&item.path), size, out)?;
+                        progress(1);
+                        Ok::<(), DataError>(())
+                    })
+            },
+        );
+        written?;
+        decoded?;
+        std::mem::swap(&mut current, &mut previous);
+        pending = bytes;
+    }
+    file.write_all(&previous[..pending]).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// Decodes and resizes every training image without writing anything: the same work as
+/// `prepare` short of the cache files, to validate a dataset or to measure decoding speed.
+pub fn check(
+    root: &Path,
+    set: &TrainSet,
+    size: Size,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<()> {
+    set.visible
+        .par_iter()
+        .chain(set.thermal.par_iter())
+        .try_for_each_init(
+            || (ImageResizer::new(), vec![0u8; size.rgb_len()]),
+            |(resizer, out), item| {
+                resizer.load_into(&root.join(&item.path), size, out)?;
+                progress(1);
+                Ok(())
+            },
+        )
 }
 
 /// A memory-mapped image cache with its labels: ours or the reference's own files.

@@ -2,7 +2,7 @@ use super::{print_json, DatasetArg};
 use crate::progress;
 use std::path::PathBuf;
 use std::time::Instant;
-use vireid_data::cache::{prepare, CachePaths};
+use vireid_data::cache::{check, prepare, CachePaths, PrepareReport};
 use vireid_data::{train_set, Dataset, Size};
 
 /// Build the training cache: every training image decoded, Lanczos-resized (as Pillow's
@@ -36,6 +36,10 @@ pub struct Args {
     /// Rebuild even when an up-to-date cache is present.
     #[arg(long)]
     force: bool,
+    /// Decode and resize every training image but write nothing: finds corrupt or missing
+    /// images, and measures decoding speed apart from the disk.
+    #[arg(long)]
+    check: bool,
     /// Print a JSON report (with images per second) instead of text.
     #[arg(long)]
     json: bool,
@@ -44,7 +48,9 @@ pub struct Args {
 #[derive(serde::Serialize)]
 struct Report {
     #[serde(flatten)]
-    inner: vireid_data::cache::PrepareReport,
+    inner: PrepareReport,
+    /// True with --check: everything was decoded, nothing written.
+    checked_only: bool,
     threads: usize,
     seconds: f64,
     images_per_second: f64,
@@ -69,11 +75,27 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let pb = progress::bar(total as u64, "prepare", a.json);
     let pool = progress::pool(a.threads)?;
     let start = Instant::now();
-    let report = pool.install(|| prepare(&a.root, &set, dataset, &paths, size, &|n| pb.inc(n as u64)));
+    let tick = |n: usize| pb.inc(n as u64);
+    let report = pool.install(|| {
+        if a.check {
+            check(&a.root, &set, size, &tick).map(|()| PrepareReport {
+                dataset,
+                size,
+                visible: set.visible.len(),
+                thermal: set.thermal.len(),
+                classes: set.num_classes(),
+                up_to_date: false,
+                files: Vec::new(),
+            })
+        } else {
+            prepare(&a.root, &set, dataset, &paths, size, &tick)
+        }
+    });
     pb.finish_and_clear();
     let inner = report?;
     let seconds = start.elapsed().as_secs_f64();
     let report = Report {
+        checked_only: a.check,
         threads: pool.current_num_threads(),
         seconds,
         images_per_second: if inner.up_to_date {
@@ -87,7 +109,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         return print_json(&report);
     }
     let r = &report.inner;
-    if r.up_to_date {
+    if a.check {
+        println!(
+            "decoded and resized all {} visible and {} thermal images at {} in {:.1} s ({:.0} images/s, {} threads); nothing written",
+            r.visible, r.thermal, size, report.seconds, report.images_per_second, report.threads
+        );
+    } else if r.up_to_date {
         println!("cache up to date ({} visible, {} thermal images at {}); nothing to do", r.visible, r.thermal, size);
     } else {
         println!(
