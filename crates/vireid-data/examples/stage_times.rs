@@ -12,10 +12,17 @@ fn main() {
     let items: Vec<_> = set.visible.iter().chain(&set.thermal).take(limit).collect();
     let size = Size::REFERENCE;
     let t = Instant::now();
-    let bytes: Vec<Vec<u8>> = items.iter().map(|i| std::fs::read(root.join(&i.path)).unwrap()).collect();
+    let bytes: Vec<Vec<u8>> = items
+        .iter()
+        .map(|i| std::fs::read(root.join(&i.path)).unwrap())
+        .collect();
     let read = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let imgs: Vec<_> = items.iter().zip(&bytes).map(|(i, b)| decode_bytes(&i.path, b).unwrap()).collect();
+    let imgs: Vec<_> = items
+        .iter()
+        .zip(&bytes)
+        .map(|(i, b)| decode_bytes(&i.path, b).unwrap())
+        .collect();
     let dec = t.elapsed().as_secs_f64();
     let mut r = ImageResizer::new();
     let mut out = vec![0u8; size.rgb_len()];
@@ -25,5 +32,12 @@ fn main() {
     }
     let res = t.elapsed().as_secs_f64();
     let n = items.len() as f64;
-    println!("{} images: read {:.0}/s, decode {:.0}/s, resize {:.0}/s, together {:.0}/s", n, n / read, n / dec, n / res, n / (read + dec + res));
+    println!(
+        "{} images: read {:.0}/s, decode {:.0}/s, resize {:.0}/s, together {:.0}/s",
+        n,
+        n / read,
+        n / dec,
+        n / res,
+        n / (read + dec + res)
+    );
 }

@@ -179,7 +179,8 @@ pub fn prepare(
             paths.thermal_labels.clone(),
         ],
     };
-    if read_manifest(&paths.manifest).as_ref() == Some(&manifest) && cache_complete(paths, &manifest)
+    if read_manifest(&paths.manifest).as_ref() == Some(&manifest)
+        && cache_complete(paths, &manifest)
     {
         report.up_to_date = true;
         return Ok(report);
@@ -188,8 +189,22 @@ pub fn prepare(
     if paths.manifest.exists() {
         std::fs::remove_file(&paths.manifest).map_err(|e| DataError::io(&paths.manifest, e))?;
     }
-    write_modality(root, &set.visible, &paths.visible_images, &paths.visible_labels, size, progress)?;
-    write_modality(root, &set.thermal, &paths.thermal_images, &paths.thermal_labels, size, progress)?;
+    write_modality(
+        root,
+        &set.visible,
+        &paths.visible_images,
+        &paths.visible_labels,
+        size,
+        progress,
+    )?;
+    write_modality(
+        root,
+        &set.thermal,
+        &paths.thermal_images,
+        &paths.thermal_labels,
+        size,
+        progress,
+    )?;
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
     write_atomic(&paths.manifest, text.as_bytes())?;
     Ok(report)
@@ -201,8 +216,15 @@ fn cache_complete(paths: &CachePaths, manifest: &Manifest) -> bool {
             .map(|c| c.len() == n && c.size() == manifest.size)
             .unwrap_or(false)
     };
-    ok(&paths.visible_images, &paths.visible_labels, manifest.visible)
-        && ok(&paths.thermal_images, &paths.thermal_labels, manifest.thermal)
+    ok(
+        &paths.visible_images,
+        &paths.visible_labels,
+        manifest.visible,
+    ) && ok(
+        &paths.thermal_images,
+        &paths.thermal_labels,
+        manifest.thermal,
+    )
 }
 
 /// Images decoded per batch: enough to keep every thread busy, small enough to stay in cache.
@@ -355,7 +377,10 @@ impl ImageCache {
         if labels_vec.len() != len {
             return Err(bad(
                 labels,
-                format!("expected {len} labels (one per image), found {}", labels_vec.len()),
+                format!(
+                    "expected {len} labels (one per image), found {}",
+                    labels_vec.len()
+                ),
             ));
         }
         Ok(Self {

@@ -9,27 +9,78 @@ use std::path::Path;
 
 /// The visible test cameras, in order.
 pub const VISIBLE_CAMERAS: [Camera; 9] = [
-    Camera { dir: "test_vis/cam1", cam: 1 },
-    Camera { dir: "test_vis/cam2", cam: 2 },
-    Camera { dir: "test_vis/cam3", cam: 3 },
-    Camera { dir: "test_vis/cam4", cam: 4 },
-    Camera { dir: "test_vis/cam5", cam: 5 },
-    Camera { dir: "test_vis/cam6", cam: 6 },
-    Camera { dir: "test_vis/cam7", cam: 7 },
-    Camera { dir: "test_vis/cam8", cam: 8 },
-    Camera { dir: "test_vis/cam9", cam: 9 },
+    Camera {
+        dir: "test_vis/cam1",
+        cam: 1,
+    },
+    Camera {
+        dir: "test_vis/cam2",
+        cam: 2,
+    },
+    Camera {
+        dir: "test_vis/cam3",
+        cam: 3,
+    },
+    Camera {
+        dir: "test_vis/cam4",
+        cam: 4,
+    },
+    Camera {
+        dir: "test_vis/cam5",
+        cam: 5,
+    },
+    Camera {
+        dir: "test_vis/cam6",
+        cam: 6,
+    },
+    Camera {
+        dir: "test_vis/cam7",
+        cam: 7,
+    },
+    Camera {
+        dir: "test_vis/cam8",
+        cam: 8,
+    },
+    Camera {
+        dir: "test_vis/cam9",
+        cam: 9,
+    },
 ];
 
 /// The near-infrared test cameras, in order (there is no nir cam3).
 pub const INFRARED_CAMERAS: [Camera; 8] = [
-    Camera { dir: "test_nir/cam1", cam: 1 },
-    Camera { dir: "test_nir/cam2", cam: 2 },
-    Camera { dir: "test_nir/cam4", cam: 4 },
-    Camera { dir: "test_nir/cam5", cam: 5 },
-    Camera { dir: "test_nir/cam6", cam: 6 },
-    Camera { dir: "test_nir/cam7", cam: 7 },
-    Camera { dir: "test_nir/cam8", cam: 8 },
-    Camera { dir: "test_nir/cam9", cam: 9 },
+    Camera {
+        dir: "test_nir/cam1",
+        cam: 1,
+    },
+    Camera {
+        dir: "test_nir/cam2",
+        cam: 2,
+    },
+    Camera {
+        dir: "test_nir/cam4",
+        cam: 4,
+    },
+    Camera {
+        dir: "test_nir/cam5",
+        cam: 5,
+    },
+    Camera {
+        dir: "test_nir/cam6",
+        cam: 6,
+    },
+    Camera {
+        dir: "test_nir/cam7",
+        cam: 7,
+    },
+    Camera {
+        dir: "test_nir/cam8",
+        cam: 8,
+    },
+    Camera {
+        dir: "test_nir/cam9",
+        cam: 9,
+    },
 ];
 
 /// Camera and person come from the folder names relative to the root; the reference splits

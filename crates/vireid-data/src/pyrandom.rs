@@ -21,7 +21,9 @@ pub struct PyRandom {
 
 impl std::fmt::Debug for PyRandom {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PyRandom").field("index", &self.index).finish()
+        f.debug_struct("PyRandom")
+            .field("index", &self.index)
+            .finish()
     }
 }
 
@@ -34,7 +36,11 @@ impl PyRandom {
         let magnitude = seed.unsigned_abs();
         let low = magnitude as u32;
         let high = (magnitude >> 32) as u32;
-        let key: Vec<u32> = if high == 0 { vec![low] } else { vec![low, high] };
+        let key: Vec<u32> = if high == 0 {
+            vec![low]
+        } else {
+            vec![low, high]
+        };
         Self::from_key(&key)
     }
 
@@ -76,7 +82,10 @@ impl PyRandom {
             }
         }
         mt[0] = 0x8000_0000;
-        Self { state: mt, index: N }
+        Self {
+            state: mt,
+            index: N,
+        }
     }
 
     fn twist(&mut self) {
@@ -108,7 +117,10 @@ impl PyRandom {
     /// Above 32 bits CPython fills the result from the least significant word up, and the
     /// last word keeps only its top bits.
     pub fn getrandbits(&mut self, k: u32) -> u64 {
-        assert!((1..=64).contains(&k), "getrandbits supports 1..=64 bits here");
+        assert!(
+            (1..=64).contains(&k),
+            "getrandbits supports 1..=64 bits here"
+        );
         if k <= 32 {
             return u64::from(self.next_u32() >> (32 - k));
         }

@@ -250,7 +250,8 @@ fn render(
             }
             // Texture lives on the surface, so it is the same in both modalities.
             let coord = if cloth { py * 40.0 } else { (fx + fy) * 30.0 };
-            let tex = 1.0 + mat.texture_amp * (coord * mat.texture_freq * 6.283).sin();
+            let tex =
+                1.0 + mat.texture_amp * (coord * mat.texture_freq * std::f32::consts::TAU).sin();
             let shade = 0.85 + 0.3 * fy;
             let mut n = || {
                 let u: f32 = rng.random_range(-1.0..1.0) + rng.random_range(-1.0..1.0);
@@ -324,7 +325,11 @@ fn make_cam(rng: &mut impl Rng, dir: String, number: u32, infrared: bool, base: 
 
 /// Which cameras of `cams` a person appears in: each with probability `p`, at least one.
 fn subset(rng: &mut impl Rng, cams: &[usize], p: f64) -> Vec<usize> {
-    let mut chosen: Vec<usize> = cams.iter().copied().filter(|_| rng.random_bool(p)).collect();
+    let mut chosen: Vec<usize> = cams
+        .iter()
+        .copied()
+        .filter(|_| rng.random_bool(p))
+        .collect();
     if chosen.is_empty() {
         chosen.push(cams[rng.random_range(0..cams.len())]);
     }
@@ -356,8 +361,14 @@ fn plan_sysu(cfg: &SynthConfig, rng: &mut ChaCha8Rng) -> Plan {
     let n_test = (cfg.ids / 3).max(1);
     let n_val = (cfg.ids / 12).max(1).min(cfg.ids - n_test);
     let mut test: Vec<u32> = order[..n_test].iter().map(|&i| numbers[i]).collect();
-    let mut val: Vec<u32> = order[n_test..n_test + n_val].iter().map(|&i| numbers[i]).collect();
-    let mut train: Vec<u32> = order[n_test + n_val..].iter().map(|&i| numbers[i]).collect();
+    let mut val: Vec<u32> = order[n_test..n_test + n_val]
+        .iter()
+        .map(|&i| numbers[i])
+        .collect();
+    let mut train: Vec<u32> = order[n_test + n_val..]
+        .iter()
+        .map(|&i| numbers[i])
+        .collect();
     for v in [&mut test, &mut val, &mut train] {
         v.sort_unstable();
     }
@@ -569,9 +580,15 @@ pub fn generate(
         let cam = &plan.cams[job.cam];
         let clutter = (0..rng.random_range(2..6))
             .map(|_| {
-                let (x, y) = (rng.random_range(-0.2..0.9f32), rng.random_range(-0.2..0.9f32));
+                let (x, y) = (
+                    rng.random_range(-0.2..0.9f32),
+                    rng.random_range(-0.2..0.9f32),
+                );
                 let (w, h) = (rng.random_range(0.1..0.5f32), rng.random_range(0.1..0.5f32));
-                ([x, y, x + w, y + h], palette[rng.random_range(0..palette.len())])
+                (
+                    [x, y, x + w, y + h],
+                    palette[rng.random_range(0..palette.len())],
+                )
             })
             .collect();
         let brightness = rng.random_range(0.8..1.15f32);
@@ -621,7 +638,11 @@ pub fn generate(
         progress(1, plan.jobs.len());
         Ok(())
     })?;
-    let infrared_images = plan.jobs.iter().filter(|j| plan.cams[j.cam].infrared).count();
+    let infrared_images = plan
+        .jobs
+        .iter()
+        .filter(|j| plan.cams[j.cam].infrared)
+        .count();
     Ok(SynthReport {
         dataset: cfg.dataset,
         root: root.to_path_buf(),

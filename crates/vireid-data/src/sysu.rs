@@ -3,7 +3,9 @@
 use crate::error::{DataError, Result};
 use crate::listing::read_id_list;
 use crate::listing::require_root;
-use crate::protocol::{collect_groups, shared_query_split, Camera, Direction, Mode, Protocol, Split};
+use crate::protocol::{
+    collect_groups, shared_query_split, Camera, Direction, Mode, Protocol, Split,
+};
 use crate::trainset::{TrainItem, TrainSet};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,10 +13,22 @@ use std::path::{Path, PathBuf};
 /// The visible cameras of a search mode, in the order the protocol visits them.
 pub fn visible_cameras(mode: Mode) -> &'static [Camera] {
     const ALL: [Camera; 4] = [
-        Camera { dir: "cam1", cam: 1 },
-        Camera { dir: "cam2", cam: 2 },
-        Camera { dir: "cam4", cam: 4 },
-        Camera { dir: "cam5", cam: 5 },
+        Camera {
+            dir: "cam1",
+            cam: 1,
+        },
+        Camera {
+            dir: "cam2",
+            cam: 2,
+        },
+        Camera {
+            dir: "cam4",
+            cam: 4,
+        },
+        Camera {
+            dir: "cam5",
+            cam: 5,
+        },
     ];
     match mode {
         Mode::All => &ALL,
@@ -24,8 +38,14 @@ pub fn visible_cameras(mode: Mode) -> &'static [Camera] {
 
 /// The infrared cameras, in order.
 pub const INFRARED_CAMERAS: [Camera; 2] = [
-    Camera { dir: "cam3", cam: 3 },
-    Camera { dir: "cam6", cam: 6 },
+    Camera {
+        dir: "cam3",
+        cam: 3,
+    },
+    Camera {
+        dir: "cam6",
+        cam: 6,
+    },
 ];
 
 pub(crate) fn splits(root: &Path, protocol: &Protocol, trials: &[u32]) -> Result<Split> {

@@ -36,7 +36,9 @@ fn protocol(dataset: Dataset) -> Protocol {
 }
 
 fn split_err(root: &Path, p: &Protocol) -> String {
-    splits(root, p, &Protocol::default_trials(p.dataset)[..2]).unwrap_err().to_string()
+    splits(root, p, &Protocol::default_trials(p.dataset)[..2])
+        .unwrap_err()
+        .to_string()
 }
 
 fn assert_says(err: &str, parts: &[&str]) {
@@ -50,7 +52,9 @@ fn missing_root() {
     for d in [Dataset::Sysu, Dataset::Regdb, Dataset::Llcm] {
         let err = split_err(Path::new("/no/such/root"), &protocol(d));
         assert_says(&err, &["/no/such/root", "does not exist"]);
-        let err = train_set(d, Path::new("/no/such/root"), 1).unwrap_err().to_string();
+        let err = train_set(d, Path::new("/no/such/root"), 1)
+            .unwrap_err()
+            .to_string();
         assert_says(&err, &["/no/such/root"]);
     }
 }
@@ -59,13 +63,22 @@ fn missing_root() {
 fn missing_camera_and_idx_folders() {
     let (_d, root) = fixture_copy("sysu");
     std::fs::remove_dir_all(root.join("cam5")).unwrap();
-    assert_says(&split_err(&root, &protocol(Dataset::Sysu)), &["camera folder", "cam5", "missing"]);
+    assert_says(
+        &split_err(&root, &protocol(Dataset::Sysu)),
+        &["camera folder", "cam5", "missing"],
+    );
     let (_d, root) = fixture_copy("llcm");
     std::fs::remove_dir_all(root.join("test_nir/cam7")).unwrap();
-    assert_says(&split_err(&root, &protocol(Dataset::Llcm)), &["test_nir/cam7", "missing"]);
+    assert_says(
+        &split_err(&root, &protocol(Dataset::Llcm)),
+        &["test_nir/cam7", "missing"],
+    );
     let (_d, root) = fixture_copy("regdb");
     std::fs::remove_dir_all(root.join("idx")).unwrap();
-    assert_says(&split_err(&root, &protocol(Dataset::Regdb)), &["idx", "missing"]);
+    assert_says(
+        &split_err(&root, &protocol(Dataset::Regdb)),
+        &["idx", "missing"],
+    );
 }
 
 #[test]
@@ -73,11 +86,20 @@ fn bad_id_lists() {
     let (_d, root) = fixture_copy("sysu");
     let list = root.join("exp/test_id.txt");
     std::fs::write(&list, "").unwrap();
-    assert_says(&split_err(&root, &protocol(Dataset::Sysu)), &["test_id.txt", "line 1", "comma-separated"]);
+    assert_says(
+        &split_err(&root, &protocol(Dataset::Sysu)),
+        &["test_id.txt", "line 1", "comma-separated"],
+    );
     std::fs::write(&list, "2 7 13\n").unwrap();
-    assert_says(&split_err(&root, &protocol(Dataset::Sysu)), &["test_id.txt", "line 1", "\"2 7 13\""]);
+    assert_says(
+        &split_err(&root, &protocol(Dataset::Sysu)),
+        &["test_id.txt", "line 1", "\"2 7 13\""],
+    );
     std::fs::write(&list, "2,7,x13\n").unwrap();
-    assert_says(&split_err(&root, &protocol(Dataset::Sysu)), &["test_id.txt", "integer", "x13"]);
+    assert_says(
+        &split_err(&root, &protocol(Dataset::Sysu)),
+        &["test_id.txt", "integer", "x13"],
+    );
     std::fs::remove_file(root.join("exp/val_id.txt")).unwrap();
     let err = train_set(Dataset::Sysu, &root, 0).unwrap_err().to_string();
     assert_says(&err, &["val_id.txt", "missing"]);
@@ -99,7 +121,15 @@ fn bad_index_lists() {
     lines[3] = "Thermal/male/9999_t_0.bmp 5".into();
     std::fs::write(&list, lines.join("\n")).unwrap();
     let err = splits(&root, &p, &[2]).unwrap_err().to_string();
-    assert_says(&err, &["test_thermal_2.txt", "line 4", "9999_t_0.bmp", "does not exist"]);
+    assert_says(
+        &err,
+        &[
+            "test_thermal_2.txt",
+            "line 4",
+            "9999_t_0.bmp",
+            "does not exist",
+        ],
+    );
 
     lines[3] = format!("{} five", lines[2].split(' ').next().unwrap());
     std::fs::write(&list, lines.join("\n")).unwrap();
@@ -121,10 +151,17 @@ fn impossible_protocols() {
     assert_says(&split_err(&sysu, &p), &["infrared queries"]);
     let regdb = common::fixtures().join("regdb");
     let mut p = protocol(Dataset::Regdb);
-    assert_says(&splits(&regdb, &p, &[11]).unwrap_err().to_string(), &["1..10", "11"]);
+    assert_says(
+        &splits(&regdb, &p, &[11]).unwrap_err().to_string(),
+        &["1..10", "11"],
+    );
     p.shot = Shot::Multi;
     assert_says(&split_err(&regdb, &p), &["multi-shot"]);
-    assert!("cuhk".parse::<Dataset>().unwrap_err().to_string().contains("sysu, regdb or llcm"));
+    assert!("cuhk"
+        .parse::<Dataset>()
+        .unwrap_err()
+        .to_string()
+        .contains("sysu, regdb or llcm"));
     assert!("x2y".parse::<Direction>().is_err());
 }
 
@@ -150,18 +187,37 @@ fn corrupt_truncated_and_foreign_images() {
         }
         vec![
             ("truncated.jpg", jpg[..jpg.len() / 2].to_vec(), "truncated"),
-            ("truncated.png", png[..png.len() / 2].to_vec(), "truncated.png"),
-            ("truncated.bmp", bmp[..bmp.len() / 2].to_vec(), "truncated.bmp"),
+            (
+                "truncated.png",
+                png[..png.len() / 2].to_vec(),
+                "truncated.png",
+            ),
+            (
+                "truncated.bmp",
+                bmp[..bmp.len() / 2].to_vec(),
+                "truncated.bmp",
+            ),
             ("garbled.jpg", garbled, "garbled.jpg"),
-            ("text.jpg", b"not an image at all".to_vec(), "not a JPEG, PNG or BMP"),
+            (
+                "text.jpg",
+                b"not an image at all".to_vec(),
+                "not a JPEG, PNG or BMP",
+            ),
             ("empty.png", Vec::new(), "empty.png"),
         ]
     };
     for (name, bytes, says) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        let err = load_resized(&path, Size::new(32, 16)).unwrap_err().to_string();
+        let err = load_resized(&path, Size::new(32, 16))
+            .unwrap_err()
+            .to_string();
         assert_says(&err, &[name, says]);
     }
-    assert_says(&decode(&dir.path().join("absent.jpg")).unwrap_err().to_string(), &["absent.jpg"]);
+    assert_says(
+        &decode(&dir.path().join("absent.jpg"))
+            .unwrap_err()
+            .to_string(),
+        &["absent.jpg"],
+    );
 }

@@ -27,12 +27,27 @@ fn build(root: &Path, size: Size) -> vireid_data::cache::PrepareReport {
 #[test]
 fn reference_file_names_at_the_paper_size() {
     let p = CachePaths::new(Path::new("/d"), Dataset::Sysu, 0, Size::REFERENCE);
-    assert_eq!(p.visible_images, Path::new("/d/train_rgb_resized_img192.npy"));
-    assert_eq!(p.visible_labels, Path::new("/d/train_rgb_resized_label192.npy"));
-    assert_eq!(p.thermal_images, Path::new("/d/train_ir_resized_img192.npy"));
-    assert_eq!(p.thermal_labels, Path::new("/d/train_ir_resized_label192.npy"));
+    assert_eq!(
+        p.visible_images,
+        Path::new("/d/train_rgb_resized_img192.npy")
+    );
+    assert_eq!(
+        p.visible_labels,
+        Path::new("/d/train_rgb_resized_label192.npy")
+    );
+    assert_eq!(
+        p.thermal_images,
+        Path::new("/d/train_ir_resized_img192.npy")
+    );
+    assert_eq!(
+        p.thermal_labels,
+        Path::new("/d/train_ir_resized_label192.npy")
+    );
     let p = CachePaths::new(Path::new("/d"), Dataset::Regdb, 3, SIZE);
-    assert_eq!(p.thermal_images, Path::new("/d/regdb_trial3_train_ir_resized_img96x48.npy"));
+    assert_eq!(
+        p.thermal_images,
+        Path::new("/d/regdb_trial3_train_ir_resized_img96x48.npy")
+    );
 }
 
 #[test]
@@ -55,7 +70,8 @@ print(img.dtype, img.shape, lab.dtype, lab.shape, int(img.astype(np.int64).sum()
         (&set.visible, &paths.visible_images, &paths.visible_labels),
         (&set.thermal, &paths.thermal_images, &paths.thermal_labels),
     ] {
-        let out = common::run_python_with_libs(script, &[img.to_str().unwrap(), lab.to_str().unwrap()]);
+        let out =
+            common::run_python_with_libs(script, &[img.to_str().unwrap(), lab.to_str().unwrap()]);
         let fields: Vec<&str> = out.split_whitespace().collect();
         let n = items.len();
         assert_eq!(fields[0], "uint8");
@@ -68,7 +84,12 @@ print(img.dtype, img.shape, lab.dtype, lab.shape, int(img.astype(np.int64).sum()
         let mut total = 0i64;
         for (i, item) in items.iter().enumerate() {
             let want = load_resized(&root.join(&item.path), SIZE).unwrap();
-            assert_eq!(cache.image(i), &want[..], "image {i} ({})", item.path.display());
+            assert_eq!(
+                cache.image(i),
+                &want[..],
+                "image {i} ({})",
+                item.path.display()
+            );
             total += want.iter().map(|&v| i64::from(v)).sum::<i64>();
         }
         assert_eq!(fields[7], total.to_string());
@@ -85,7 +106,11 @@ fn rerun_is_a_no_op_and_partial_caches_are_rebuilt() {
     let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
     let before = mtime(&paths.visible_images);
     assert!(build(root, SIZE).up_to_date);
-    assert_eq!(mtime(&paths.visible_images), before, "an up-to-date cache is not rewritten");
+    assert_eq!(
+        mtime(&paths.visible_images),
+        before,
+        "an up-to-date cache is not rewritten"
+    );
 
     // A killed run: images written, manifest never written.
     std::fs::remove_file(&paths.manifest).unwrap();
@@ -93,7 +118,10 @@ fn rerun_is_a_no_op_and_partial_caches_are_rebuilt() {
     assert!(build(root, SIZE).up_to_date);
 
     // A truncated image file under a manifest that still matches.
-    let f = std::fs::OpenOptions::new().write(true).open(&paths.thermal_images).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&paths.thermal_images)
+        .unwrap();
     f.set_len(1000).unwrap();
     drop(f);
     assert!(!build(root, SIZE).up_to_date);
@@ -114,7 +142,10 @@ fn rerun_is_a_no_op_and_partial_caches_are_rebuilt() {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
-    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -128,7 +159,10 @@ fn a_corrupt_image_fails_naming_it_and_leaves_no_cache() {
     std::fs::write(&victim, &bytes[..bytes.len() / 3]).unwrap();
     let paths = CachePaths::new(root, Dataset::Sysu, 0, SIZE);
     let err = prepare(root, &set, Dataset::Sysu, &paths, SIZE, &|_| {}).unwrap_err();
-    assert!(err.to_string().contains(&victim.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&victim.display().to_string()),
+        "{err}"
+    );
     assert!(!paths.manifest.exists());
     assert!(!paths.thermal_images.exists());
 }
@@ -165,7 +199,9 @@ print(",".join(map(str, img[2].reshape(-1).tolist())))
         ("missing.npy", "lab64.npy", "missing.npy"),
         ("img.npy", "img.npy", "label array"),
     ] {
-        let err = ImageCache::open(&d.join(img), &d.join(lab)).unwrap_err().to_string();
+        let err = ImageCache::open(&d.join(img), &d.join(lab))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(says), "{img} + {lab}: {err}");
     }
 }

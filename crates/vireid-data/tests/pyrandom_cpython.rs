@@ -24,16 +24,42 @@ print(json.dumps(out))
 
 #[test]
 fn equals_cpython_for_many_seeds_and_sizes() {
-    let expected: serde_json::Value = serde_json::from_str(&common::run_python(SCRIPT, &[])).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&common::run_python(SCRIPT, &[])).unwrap();
     let bit_ks: Vec<u32> = (1..=64).chain([32, 33, 63, 64]).collect();
     let belows: [u64; 16] = [
-        1, 2, 3, 5, 7, 10, 16, 17, 100, 301, 1000, (1 << 31) + 3, (1 << 32) - 1, 1 << 32,
-        (1 << 32) + 1, (1 << 53) + 7,
+        1,
+        2,
+        3,
+        5,
+        7,
+        10,
+        16,
+        17,
+        100,
+        301,
+        1000,
+        (1 << 31) + 3,
+        (1 << 32) - 1,
+        1 << 32,
+        (1 << 32) + 1,
+        (1 << 53) + 7,
     ];
     let choice_ns = [1usize, 2, 3, 4, 9, 10, 11, 12, 90, 300, 5000];
     let sample_nk = [
-        (10usize, 10usize), (12, 10), (85, 10), (86, 10), (90, 10), (500, 10), (5, 3), (21, 5),
-        (22, 5), (30, 6), (200, 40), (1000, 1), (7, 0),
+        (10usize, 10usize),
+        (12, 10),
+        (85, 10),
+        (86, 10),
+        (90, 10),
+        (500, 10),
+        (5, 3),
+        (21, 5),
+        (22, 5),
+        (30, 6),
+        (200, 40),
+        (1000, 1),
+        (7, 0),
     ];
     for case in expected.as_array().unwrap() {
         let seed = case["seed"].as_i64().unwrap();

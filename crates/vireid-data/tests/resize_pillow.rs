@@ -38,7 +38,11 @@ fn compare(file: &str, size: Size) -> Agreement {
     );
     let theirs = std::fs::read(&out).unwrap();
     assert_eq!(ours.len(), theirs.len(), "{file} at {size}");
-    let diffs: Vec<u8> = ours.iter().zip(&theirs).map(|(a, b)| a.abs_diff(*b)).collect();
+    let diffs: Vec<u8> = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| a.abs_diff(*b))
+        .collect();
     Agreement {
         within_one: diffs.iter().filter(|&&d| d <= 1).count() as f64 / diffs.len() as f64,
         max_diff: *diffs.iter().max().unwrap(),
@@ -55,7 +59,13 @@ const SIZES: [Size; 4] = [
 
 #[test]
 fn lossless_inputs_match_pillow_within_one_level() {
-    for file in ["astronaut.png", "coffee.png", "chelsea_rgba.png", "camera_grey.png", "astronaut_small.bmp"] {
+    for file in [
+        "astronaut.png",
+        "coffee.png",
+        "chelsea_rgba.png",
+        "camera_grey.png",
+        "astronaut_small.bmp",
+    ] {
         for size in SIZES {
             let a = compare(file, size);
             assert!(
@@ -77,7 +87,10 @@ fn lossless_inputs_match_pillow_within_one_level() {
 fn jpeg_inputs_match_pillow_closely() {
     for size in SIZES {
         let a = compare("astronaut.jpg", size);
-        eprintln!("astronaut.jpg at {size}: {:.4} within one level, max {}, mean {:.3}", a.within_one, a.max_diff, a.mean_diff);
+        eprintln!(
+            "astronaut.jpg at {size}: {:.4} within one level, max {}, mean {:.3}",
+            a.within_one, a.max_diff, a.mean_diff
+        );
         assert!(
             a.mean_diff < 0.5 && a.max_diff <= 8,
             "astronaut.jpg at {size}: mean difference {:.3}, max {}",

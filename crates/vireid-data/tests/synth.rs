@@ -42,7 +42,11 @@ fn make(root: &Path, dataset: Dataset, seed: u64) -> vireid_data::synth::SynthRe
 fn same_seed_same_bytes_other_seed_other_bytes() {
     let dir = tempfile::tempdir().unwrap();
     for d in [Dataset::Sysu, Dataset::Regdb, Dataset::Llcm] {
-        let (a, b, c) = (dir.path().join(format!("{d}a")), dir.path().join(format!("{d}b")), dir.path().join(format!("{d}c")));
+        let (a, b, c) = (
+            dir.path().join(format!("{d}a")),
+            dir.path().join(format!("{d}b")),
+            dir.path().join(format!("{d}c")),
+        );
         make(&a, d, 5);
         make(&b, d, 5);
         make(&c, d, 6);
@@ -60,18 +64,31 @@ fn layouts_are_complete_and_irregular() {
         let set = train_set(d, &root, 1).unwrap();
         assert!(!set.visible.is_empty() && !set.thermal.is_empty(), "{d}");
         for t in Protocol::default_trials(d) {
-            let p = Protocol { dataset: d, mode: Default::default(), shot: Default::default(), direction: Protocol::default_direction(d) };
+            let p = Protocol {
+                dataset: d,
+                mode: Default::default(),
+                shot: Default::default(),
+                direction: Protocol::default_direction(d),
+            };
             let split = splits(&root, &p, &[t]).unwrap();
             let trial = &split.trials[0];
             let query = split.query_of(trial);
             let q_ids: BTreeSet<u32> = query.iter().map(|e| e.id).collect();
             let g_ids: BTreeSet<u32> = trial.gallery.iter().map(|e| e.id).collect();
-            assert_eq!(q_ids, g_ids, "{d} trial {t}: every test person is in query and gallery");
+            assert_eq!(
+                q_ids, g_ids,
+                "{d} trial {t}: every test person is in query and gallery"
+            );
             assert_eq!(q_ids.len(), report.test_ids, "{d}");
         }
         if d != Dataset::Regdb {
             // People miss cameras and image counts vary, as in the real data.
-            let p = Protocol { dataset: d, mode: Default::default(), shot: Default::default(), direction: Protocol::default_direction(d) };
+            let p = Protocol {
+                dataset: d,
+                mode: Default::default(),
+                shot: Default::default(),
+                direction: Protocol::default_direction(d),
+            };
             let split = splits(&root, &p, &[0]).unwrap();
             let mut per_id: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
             let mut per_group: BTreeMap<(u32, u32), usize> = BTreeMap::new();
@@ -80,7 +97,10 @@ fn layouts_are_complete_and_irregular() {
                 *per_group.entry((e.id, e.cam)).or_default() += 1;
             }
             let cams: BTreeSet<usize> = per_id.values().map(BTreeSet::len).collect();
-            assert!(cams.len() > 1, "{d}: every person in the same number of cameras");
+            assert!(
+                cams.len() > 1,
+                "{d}: every person in the same number of cameras"
+            );
             let counts: BTreeSet<usize> = per_group.values().copied().collect();
             assert!(counts.len() > 3, "{d}: image counts do not vary");
         }
@@ -115,7 +135,10 @@ fn regdb_thermal_is_single_channel_and_views_differ_across_spectra() {
         ys.push(f64::from(t.get_pixel(x, y).0[0]));
     }
     let r2 = linear_fit_r2(&xs, &ys);
-    assert!(r2 < 0.8, "infrared is too close to a linear function of RGB (R^2 = {r2:.3})");
+    assert!(
+        r2 < 0.8,
+        "infrared is too close to a linear function of RGB (R^2 = {r2:.3})"
+    );
 }
 
 /// R^2 of the least-squares fit y ~ x (normal equations, 4 unknowns).

@@ -9,11 +9,9 @@ pub fn bar(len: u64, message: &str, quiet: bool) -> ProgressBar {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
     pb.set_style(
-        ProgressStyle::with_template(
-            "{msg:>12} [{bar:32}] {pos}/{len} {per_sec} eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg:>12} [{bar:32}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     pb.set_message(message.to_string());
     pb
@@ -21,5 +19,7 @@ pub fn bar(len: u64, message: &str, quiet: bool) -> ProgressBar {
 
 /// A rayon pool of `threads` workers (0: one per core).
 pub fn pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
-    Ok(rayon::ThreadPoolBuilder::new().num_threads(threads).build()?)
+    Ok(rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?)
 }

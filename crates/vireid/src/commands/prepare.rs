@@ -115,7 +115,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             r.visible, r.thermal, size, report.seconds, report.images_per_second, report.threads
         );
     } else if r.up_to_date {
-        println!("cache up to date ({} visible, {} thermal images at {}); nothing to do", r.visible, r.thermal, size);
+        println!(
+            "cache up to date ({} visible, {} thermal images at {}); nothing to do",
+            r.visible, r.thermal, size
+        );
     } else {
         println!(
             "cached {} visible and {} thermal images ({} classes) at {} in {:.1} s ({:.0} images/s, {} threads)",
