@@ -1,0 +1,11 @@
+//! Evaluation of cross-spectral re-identification: the SYSU-MM01, RegDB and LLCM protocols,
+//! CMC / mAP / mINP equal to the reference's, multi-trial scoring with the four reference
+//! scores, and k-reciprocal re-ranking.
+
+pub mod error;
+pub mod metrics;
+pub mod protocol;
+
+pub use error::{EvalError, Result};
+pub use metrics::{aggregate, evaluate, per_query, validate, Labels, Metrics, QueryResult};
+pub use protocol::EvalProtocol;

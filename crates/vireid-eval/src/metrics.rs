@@ -1,0 +1,280 @@
+//! CMC, mAP and mINP of one distance matrix, per query and aggregated as the reference does.
+//!
+//! The reference argsorts each row and walks the ranked list. Only the positions of the
+//! query's matches matter, so each is found by counting what ranks before it: one pass over
+//! the row per query, no sort, parallel over queries. Ties are broken by gallery index (a
+//! stable sort's order), where numpy's default quicksort leaves their order unspecified.
+
+use crate::error::{EvalError, Result};
+use crate::protocol::EvalProtocol;
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// Identity and camera labels of one side (query or gallery).
+#[derive(Debug, Clone, Copy)]
+pub struct Labels<'a> {
+    pub ids: &'a [i64],
+    pub cams: Option<&'a [i64]>,
+}
+
+/// The result of one query.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct QueryResult {
+    /// 1-based rank of the first correct match in the protocol's CMC list (distinct ids for
+    /// SYSU-MM01 and LLCM, the raw list for RegDB); `None` when the query has no match.
+    pub first_hit: Option<usize>,
+    /// Average precision (0 when the query has no match and is not counted).
+    pub ap: f64,
+    /// Inverse negative penalty: matches / position of the last match.
+    pub inp: f64,
+    /// Correct matches left after the protocol's filtering.
+    pub matches: usize,
+}
+
+/// Aggregated metrics: the reference's `(cmc, mAP, mINP)`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    /// CMC at ranks 1..=max_rank, as fractions.
+    pub cmc: Vec<f64>,
+    #[serde(rename = "mAP")]
+    pub map: f64,
+    #[serde(rename = "mINP")]
+    pub minp: f64,
+    /// Queries with at least one match: the denominator of every average.
+    pub valid_queries: usize,
+}
+
+impl Metrics {
+    /// CMC at 1-based `rank`, clamped to the curve's length.
+    pub fn rank(&self, rank: usize) -> f64 {
+        let i = rank.clamp(1, self.cmc.len().max(1)) - 1;
+        self.cmc.get(i).copied().unwrap_or(0.0)
+    }
+}
+
+/// A float the ranking can use: compared by value, then by gallery index.
+pub trait Distance: Copy + PartialOrd + Send + Sync {
+    fn to_f64(self) -> f64;
+}
+impl Distance for f32 {
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+impl Distance for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// Checks shapes, camera presence and finiteness before any work.
+pub fn validate<T: Distance>(
+    dist: &ArrayView2<T>,
+    query: Labels,
+    gallery: Labels,
+    protocol: EvalProtocol,
+) -> Result<()> {
+    let (nq, ng) = dist.dim();
+    if nq == 0 || ng == 0 {
+        return Err(EvalError::Empty(format!(
+            "the distance matrix is {nq} x {ng}"
+        )));
+    }
+    if query.ids.len() != nq {
+        return Err(EvalError::Shape(format!(
+            "the distance matrix has {nq} rows but there are {} query ids",
+            query.ids.len()
+        )));
+    }
+    if gallery.ids.len() != ng {
+        return Err(EvalError::Shape(format!(
+            "the distance matrix has {ng} columns but there are {} gallery ids",
+            gallery.ids.len()
+        )));
+    }
+    if protocol.needs_cameras() {
+        let (Some(qc), Some(gc)) = (query.cams, gallery.cams) else {
+            return Err(EvalError::MissingCameras(protocol.name()));
+        };
+        if qc.len() != nq || gc.len() != ng {
+            return Err(EvalError::Shape(format!(
+                "{} query and {} gallery camera ids for a {nq} x {ng} distance matrix",
+                qc.len(),
+                gc.len()
+            )));
+        }
+    }
+    let bad = (0..nq).into_par_iter().find_map_any(|r| {
+        let row = dist.row(r);
+        row.iter()
+            .position(|v| !v.to_f64().is_finite())
+            .map(|c| (r, c, row[c].to_f64()))
+    });
+    if let Some((row, col, value)) = bad {
+        return Err(EvalError::NonFinite {
+            what: "the distance matrix".into(),
+            row,
+            col,
+            value,
+        });
+    }
+    Ok(())
+}
+
+/// Scratch space of one worker, reused across queries.
+struct Scratch<T> {
+    /// Matches as (distance, gallery index), sorted.
+    hits: Vec<(T, usize)>,
+    /// hist[t]: kept items ranked after exactly t matches.
+    hist: Vec<usize>,
+    /// Per dense gallery id, the last query that saw it (distinct-id counting).
+    seen: Vec<usize>,
+    stamp: usize,
+}
+
+#[inline]
+fn before<T: Distance>(a: (T, usize), b: (T, usize)) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
+}
+
+/// Evaluates every query of `dist` (smaller is closer). Inputs must have passed [`validate`].
+pub fn per_query<T: Distance>(
+    dist: &ArrayView2<T>,
+    query: Labels,
+    gallery: Labels,
+    protocol: EvalProtocol,
+) -> Vec<QueryResult> {
+    let ng = dist.ncols();
+    // Dense gallery ids, so that distinct-id counting is an array lookup.
+    let mut sorted_ids: Vec<i64> = gallery.ids.to_vec();
+    sorted_ids.sort_unstable();
+    sorted_ids.dedup();
+    let dense: Vec<usize> = gallery
+        .ids
+        .iter()
+        .map(|id| sorted_ids.binary_search(id).expect("present"))
+        .collect();
+    let no_cams = vec![0i64; ng.max(query.ids.len())];
+    let g_cams = gallery.cams.unwrap_or(&no_cams[..ng]);
+    let q_cams = query.cams.unwrap_or(&no_cams[..query.ids.len()]);
+
+    (0..dist.nrows())
+        .into_par_iter()
+        .map_init(
+            || Scratch::<T> {
+                hits: Vec::new(),
+                hist: Vec::new(),
+                seen: vec![usize::MAX; sorted_ids.len()],
+                stamp: 0,
+            },
+            |s, qi| {
+                s.stamp = qi;
+                let row = dist.row(qi);
+                let (q_id, q_cam) = (query.ids[qi], q_cams[qi]);
+                let kept = |j: usize| !protocol.ignores(q_id, q_cam, gallery.ids[j], g_cams[j]);
+                s.hits.clear();
+                for (j, &d) in row.iter().enumerate() {
+                    if gallery.ids[j] == q_id && kept(j) {
+                        s.hits.push((d, j));
+                    }
+                }
+                if s.hits.is_empty() {
+                    return QueryResult {
+                        first_hit: None,
+                        ap: 0.0,
+                        inp: 0.0,
+                        matches: 0,
+                    };
+                }
+                s.hits
+                    .sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));
+                let n_hits = s.hits.len();
+                s.hist.clear();
+                s.hist.resize(n_hits + 1, 0);
+                let distinct = protocol.distinct_id_cmc();
+                let mut distinct_before = 0usize;
+                for (j, &d) in row.iter().enumerate() {
+                    if !kept(j) || gallery.ids[j] == q_id {
+                        continue;
+                    }
+                    let key = (d, j);
+                    // Number of matches ranked before this item.
+                    let t = s.hits.partition_point(|&h| before(h, key));
+                    s.hist[t] += 1;
+                    if distinct && t == 0 {
+                        let slot = &mut s.seen[dense[j]];
+                        if *slot != s.stamp {
+                            *slot = s.stamp;
+                            distinct_before += 1;
+                        }
+                    }
+                }
+                // Position (0-based) of the i-th match = i + non-matches ranked before it.
+                let mut non_matches = 0usize;
+                let mut ap = 0.0;
+                let mut last_pos = 0usize;
+                for i in 0..n_hits {
+                    non_matches += s.hist[i];
+                    let pos = i + non_matches;
+                    ap += (i + 1) as f64 / (pos + 1) as f64;
+                    last_pos = pos;
+                }
+                let first_raw = s.hist[0];
+                QueryResult {
+                    first_hit: Some(if distinct { distinct_before } else { first_raw } + 1),
+                    ap: ap / n_hits as f64,
+                    inp: n_hits as f64 / (last_pos + 1) as f64,
+                    matches: n_hits,
+                }
+            },
+        )
+        .collect()
+}
+
+/// Aggregates per-query results the reference's way: averages over the queries with a match;
+/// CMC at ranks 1..=min(max_rank, gallery size).
+pub fn aggregate(results: &[QueryResult], max_rank: usize, gallery_len: usize) -> Result<Metrics> {
+    let max_rank = max_rank.min(gallery_len).max(1);
+    let mut hits_at = vec![0usize; max_rank + 1];
+    let (mut n, mut ap, mut inp) = (0usize, 0.0, 0.0);
+    for r in results {
+        if let Some(rank) = r.first_hit {
+            n += 1;
+            ap += r.ap;
+            inp += r.inp;
+            if rank <= max_rank {
+                hits_at[rank] += 1;
+            }
+        }
+    }
+    if n == 0 {
+        return Err(EvalError::NoValidQuery);
+    }
+    let mut cmc = Vec::with_capacity(max_rank);
+    let mut cumulative = 0usize;
+    for count in &hits_at[1..] {
+        cumulative += count;
+        cmc.push(cumulative as f64 / n as f64);
+    }
+    Ok(Metrics {
+        cmc,
+        map: ap / n as f64,
+        minp: inp / n as f64,
+        valid_queries: n,
+    })
+}
+
+/// Validates, evaluates and aggregates one distance matrix.
+pub fn evaluate<T: Distance>(
+    dist: &ArrayView2<T>,
+    query: Labels,
+    gallery: Labels,
+    protocol: EvalProtocol,
+    max_rank: usize,
+) -> Result<(Metrics, Vec<QueryResult>)> {
+    validate(dist, query, gallery, protocol)?;
+    let per = per_query(dist, query, gallery, protocol);
+    let metrics = aggregate(&per, max_rank, dist.ncols())?;
+    Ok((metrics, per))
+}
