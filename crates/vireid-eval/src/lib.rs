@@ -5,7 +5,16 @@
 pub mod error;
 pub mod metrics;
 pub mod protocol;
+pub mod rerank;
+pub mod report;
+pub mod similarity;
+pub mod trials;
 
 pub use error::{EvalError, Result};
 pub use metrics::{aggregate, evaluate, per_query, validate, Labels, Metrics, QueryResult};
 pub use protocol::EvalProtocol;
+pub use rerank::{rerank, RerankParams};
+pub use trials::{
+    evaluate_trials, mean_metrics, reference_alpha, Features, Score, Trial, TrialOptions,
+    TrialReport,
+};
