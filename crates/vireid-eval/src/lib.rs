@@ -5,8 +5,8 @@
 pub mod error;
 pub mod metrics;
 pub mod protocol;
-pub mod rerank;
 pub mod report;
+pub mod rerank;
 pub mod similarity;
 pub mod trials;
 

@@ -23,7 +23,11 @@ pub fn table(rows: &[(String, &Metrics)]) -> String {
                 out.push_str(&format!("  {:>7}", "-"));
             }
         }
-        out.push_str(&format!("  {:>6.2}%  {:>6.2}%\n", 100.0 * m.map, 100.0 * m.minp));
+        out.push_str(&format!(
+            "  {:>6.2}%  {:>6.2}%\n",
+            100.0 * m.map,
+            100.0 * m.minp
+        ));
     }
     out
 }

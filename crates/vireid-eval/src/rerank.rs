@@ -85,11 +85,8 @@ pub fn rerank(
         .map(|i| {
             let row = dist.row(i);
             let mut idx: Vec<u32> = (0..n as u32).collect();
-            let key = |a: &u32, b: &u32| {
-                row[*a as usize]
-                    .total_cmp(&row[*b as usize])
-                    .then(a.cmp(b))
-            };
+            let key =
+                |a: &u32, b: &u32| row[*a as usize].total_cmp(&row[*b as usize]).then(a.cmp(b));
             if depth < n {
                 idx.select_nth_unstable_by(depth - 1, key);
                 idx.truncate(depth);

@@ -45,7 +45,12 @@ mod tests {
     #[test]
     fn matches_a_plain_triple_loop() {
         let a = array![[1.0f32, 2.0, 3.0], [0.5, -1.0, 2.0]];
-        let b = array![[1.0f32, 0.0, 1.0], [2.0, 2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]];
+        let b = array![
+            [1.0f32, 0.0, 1.0],
+            [2.0, 2.0, -1.0],
+            [0.0, 0.0, 0.0],
+            [1.0, 1.0, 1.0]
+        ];
         let s = dot_t(&a.view(), &b.view());
         for i in 0..2 {
             for j in 0..4 {

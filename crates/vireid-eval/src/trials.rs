@@ -21,6 +21,14 @@ pub struct Features<'a> {
 }
 
 impl Features<'_> {
+    /// The same features under a shorter borrow.
+    pub fn view(&self) -> Features<'_> {
+        Features {
+            pool: self.pool.view(),
+            bn: self.bn.view(),
+        }
+    }
+
     fn check(&self, what: &str, n: usize) -> Result<()> {
         if self.pool.dim() != self.bn.dim() {
             return Err(EvalError::Shape(format!(
@@ -136,7 +144,10 @@ pub struct TrialReport {
 
 impl TrialReport {
     pub fn score(&self, score: Score) -> &ScoreReport {
-        self.scores.iter().find(|s| s.score == score).expect("all four scores")
+        self.scores
+            .iter()
+            .find(|s| s.score == score)
+            .expect("all four scores")
     }
 }
 
@@ -160,14 +171,15 @@ pub fn mean_metrics(per_trial: &[Metrics]) -> Metrics {
             .collect(),
         map: per_trial.iter().map(|m| m.map).sum::<f64>() / n,
         minp: per_trial.iter().map(|m| m.minp).sum::<f64>() / n,
-        valid_queries: per_trial.iter().map(|m| m.valid_queries).sum::<usize>() / per_trial.len().max(1),
+        valid_queries: per_trial.iter().map(|m| m.valid_queries).sum::<usize>()
+            / per_trial.len().max(1),
     }
 }
 
 /// Evaluates every trial under the four scores.
-pub fn evaluate_trials<'a>(
-    query: Option<(Features<'a>, Labels<'a>)>,
-    trials: &[Trial<'a>],
+pub fn evaluate_trials(
+    query: Option<(Features<'_>, Labels<'_>)>,
+    trials: &[Trial<'_>],
     opts: &TrialOptions,
 ) -> Result<TrialReport> {
     if trials.is_empty() {
@@ -176,16 +188,28 @@ pub fn evaluate_trials<'a>(
     if let Some((f, l)) = &query {
         f.check("query", l.ids.len())?;
     }
-    let mut per_score: Vec<(Vec<Metrics>, Vec<Vec<QueryResult>>)> =
-        Score::ALL.iter().map(|_| (Vec::new(), Vec::new())).collect();
+    let mut per_score: Vec<(Vec<Metrics>, Vec<Vec<QueryResult>>)> = Score::ALL
+        .iter()
+        .map(|_| (Vec::new(), Vec::new()))
+        .collect();
     for t in trials {
-        let (qf, ql) = t.query.or(query).ok_or_else(|| {
-            EvalError::Invalid(format!("trial {} has no query features", t.trial))
-        })?;
+        let (qf, ql) = match (&t.query, &query) {
+            (Some((f, l)), _) => (f.view(), *l),
+            (None, Some((f, l))) => (f.view(), *l),
+            (None, None) => {
+                return Err(EvalError::Invalid(format!(
+                    "trial {} has no query features",
+                    t.trial
+                )))
+            }
+        };
         if t.query.is_some() {
             qf.check(&format!("trial {} query", t.trial), ql.ids.len())?;
         }
-        t.gallery.check(&format!("trial {} gallery", t.trial), t.gallery_labels.ids.len())?;
+        t.gallery.check(
+            &format!("trial {} gallery", t.trial),
+            t.gallery_labels.ids.len(),
+        )?;
         if qf.pool.ncols() != t.gallery.pool.ncols() {
             return Err(EvalError::Shape(format!(
                 "trial {}: query features are {}-d, gallery features {}-d",
@@ -199,7 +223,10 @@ pub fn evaluate_trials<'a>(
         let self_sims = opts.rerank.map(|_| {
             (
                 (dot_t(&qf.pool, &qf.pool), dot_t(&qf.bn, &qf.bn)),
-                (dot_t(&t.gallery.pool, &t.gallery.pool), dot_t(&t.gallery.bn, &t.gallery.bn)),
+                (
+                    dot_t(&t.gallery.pool, &t.gallery.pool),
+                    dot_t(&t.gallery.bn, &t.gallery.bn),
+                ),
             )
         });
         for (si, score) in Score::ALL.iter().enumerate() {
@@ -213,11 +240,22 @@ pub fn evaluate_trials<'a>(
                         d.mapv_inplace(|neg_sim| (2.0 + 2.0 * neg_sim / total).max(0.0).sqrt());
                         d
                     };
-                    rerank(&to_dist(&sp, &sb), &to_dist(qqp, qqb), &to_dist(ggp, ggb), params)?
+                    rerank(
+                        &to_dist(&sp, &sb),
+                        &to_dist(qqp, qqb),
+                        &to_dist(ggp, ggb),
+                        params,
+                    )?
                 }
                 _ => score_distance(&sp, &sb, w),
             };
-            let (m, per) = evaluate(&dist.view(), ql, t.gallery_labels, opts.protocol, opts.max_rank)?;
+            let (m, per) = evaluate(
+                &dist.view(),
+                ql,
+                t.gallery_labels,
+                opts.protocol,
+                opts.max_rank,
+            )?;
             per_score[si].0.push(m);
             if opts.per_query {
                 per_score[si].1.push(per);

@@ -11,7 +11,15 @@ struct Naive {
     minp: f64,
 }
 
-fn naive(d: &Array2<f64>, qi: &[i64], gi: &[i64], qc: &[i64], gc: &[i64], p: EvalProtocol, max_rank: usize) -> Option<Naive> {
+fn naive(
+    d: &Array2<f64>,
+    qi: &[i64],
+    gi: &[i64],
+    qc: &[i64],
+    gc: &[i64],
+    p: EvalProtocol,
+    max_rank: usize,
+) -> Option<Naive> {
     let (nq, ng) = d.dim();
     let max_rank = max_rank.min(ng);
     let mut cmc_sum = vec![0.0; max_rank];
@@ -68,13 +76,27 @@ fn naive(d: &Array2<f64>, qi: &[i64], gi: &[i64], qc: &[i64], gc: &[i64], p: Eva
     })
 }
 
-fn problem() -> impl Strategy<Value = (usize, usize, Vec<f64>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>, u8)> {
+fn problem() -> impl Strategy<
+    Value = (
+        usize,
+        usize,
+        Vec<f64>,
+        Vec<i64>,
+        Vec<i64>,
+        Vec<i64>,
+        Vec<i64>,
+        u8,
+    ),
+> {
     (1usize..12, 1usize..40).prop_flat_map(|(nq, ng)| {
         (
             Just(nq),
             Just(ng),
             // Few distinct values: many ties.
-            prop::collection::vec(prop_oneof![(0i32..4).prop_map(f64::from), -2.0f64..2.0], nq * ng),
+            prop::collection::vec(
+                prop_oneof![(0i32..4).prop_map(f64::from), -2.0f64..2.0],
+                nq * ng,
+            ),
             prop::collection::vec(0i64..8, nq),
             prop::collection::vec(0i64..8, ng),
             prop::collection::vec(1i64..7, nq),

@@ -23,7 +23,10 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/reference_cases.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/reference_cases.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -34,20 +37,44 @@ fn equals_the_reference_within_1e6() {
     for c in &cases {
         let values: Vec<f32> = c.distmat.split(' ').map(|v| v.parse().unwrap()).collect();
         let protocol: EvalProtocol = c.protocol.parse().unwrap();
-        let q = Labels { ids: &c.query_ids, cams: c.query_cams.as_deref() };
-        let g = Labels { ids: &c.gallery_ids, cams: c.gallery_cams.as_deref() };
+        let q = Labels {
+            ids: &c.query_ids,
+            cams: c.query_cams.as_deref(),
+        };
+        let g = Labels {
+            ids: &c.gallery_ids,
+            cams: c.gallery_cams.as_deref(),
+        };
         let (m, _) = if c.dtype == "float32" {
             let d = Array2::from_shape_vec(c.shape, values).unwrap();
             evaluate(&d.view(), q, g, protocol, 20).unwrap()
         } else {
-            let d = Array2::from_shape_vec(c.shape, values.into_iter().map(f64::from).collect()).unwrap();
+            let d = Array2::from_shape_vec(c.shape, values.into_iter().map(f64::from).collect())
+                .unwrap();
             evaluate(&d.view(), q, g, protocol, 20).unwrap()
         };
         assert_eq!(m.cmc.len(), c.cmc.len(), "{}: CMC length", c.name);
         for (r, (a, b)) in m.cmc.iter().zip(&c.cmc).enumerate() {
-            assert!((a - b).abs() < 1e-6, "{}: rank {} CMC {a} vs reference {b}", c.name, r + 1);
+            assert!(
+                (a - b).abs() < 1e-6,
+                "{}: rank {} CMC {a} vs reference {b}",
+                c.name,
+                r + 1
+            );
         }
-        assert!((m.map - c.map).abs() < 1e-6, "{}: mAP {} vs reference {}", c.name, m.map, c.map);
-        assert!((m.minp - c.minp).abs() < 1e-6, "{}: mINP {} vs reference {}", c.name, m.minp, c.minp);
+        assert!(
+            (m.map - c.map).abs() < 1e-6,
+            "{}: mAP {} vs reference {}",
+            c.name,
+            m.map,
+            c.map
+        );
+        assert!(
+            (m.minp - c.minp).abs() < 1e-6,
+            "{}: mINP {} vs reference {}",
+            c.name,
+            m.minp,
+            c.minp
+        );
     }
 }
