@@ -76,18 +76,19 @@ fn naive(
     })
 }
 
-fn problem() -> impl Strategy<
-    Value = (
-        usize,
-        usize,
-        Vec<f64>,
-        Vec<i64>,
-        Vec<i64>,
-        Vec<i64>,
-        Vec<i64>,
-        u8,
-    ),
-> {
+/// (queries, gallery, distances, query ids, gallery ids, query cams, gallery cams, protocol)
+type Problem = (
+    usize,
+    usize,
+    Vec<f64>,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<i64>,
+    u8,
+);
+
+fn problem() -> impl Strategy<Value = Problem> {
     (1usize..12, 1usize..40).prop_flat_map(|(nq, ng)| {
         (
             Just(nq),

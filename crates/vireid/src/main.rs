@@ -1,6 +1,7 @@
 //! `vireid`: visible-infrared person re-identification from the command line.
 
 mod commands;
+mod npy;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -27,8 +28,8 @@ enum Command {
     Prepare(commands::prepare::Args),
     /// Print a protocol's query and per-trial galleries (a table, or JSON with --json).
     Splits(commands::splits::Args),
-    /// (Not yet available) metrics of a distance matrix.
-    Metrics(commands::planned::Args),
+    /// CMC, mAP and mINP of a distance matrix, or of every trial of a folder of features.
+    Metrics(commands::metrics::Args),
     /// (Not yet available) a grid of training augmentations.
     Augment(commands::planned::Args),
     /// (Not yet available) train the two-stream network.
@@ -47,7 +48,7 @@ fn main() {
         Command::Synth(a) => commands::synth::run(a),
         Command::Prepare(a) => commands::prepare::run(a),
         Command::Splits(a) => commands::splits::run(a),
-        Command::Metrics(_) => commands::planned::run("metrics", 3),
+        Command::Metrics(a) => commands::metrics::run(a),
         Command::Augment(_) => commands::planned::run("augment", 4),
         Command::Train(_) => commands::planned::run("train", 6),
         Command::Test(_) => commands::planned::run("test", 5),

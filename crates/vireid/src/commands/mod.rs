@@ -1,3 +1,4 @@
+pub mod metrics;
 pub mod planned;
 pub mod prepare;
 pub mod splits;

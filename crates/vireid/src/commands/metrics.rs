@@ -1,0 +1,355 @@
+use super::print_json;
+use crate::npy::{read_labels, read_matrix, Matrix};
+use anyhow::{bail, Context, Result};
+use ndarray::Array2;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use vireid_eval::report::{table, trial_table};
+use vireid_eval::{
+    evaluate, evaluate_trials, reference_alpha, rerank, EvalProtocol, Features, Labels,
+    QueryResult, RerankParams, Trial, TrialOptions,
+};
+
+/// Evaluate a distance matrix (smaller = closer) or, with --features, the reference's four
+/// scores over every trial of a folder of features: CMC, mAP and mINP exactly as the
+/// reference's eval_sysu / eval_llcm / eval_regdb compute them.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Distance matrix, queries x gallery, float32 or float64 .npy (smaller = closer).
+    #[arg(
+        long,
+        required_unless_present = "features",
+        conflicts_with = "features"
+    )]
+    distmat: Option<PathBuf>,
+    /// Query person ids (.npy vector of any integer type).
+    #[arg(long, requires = "distmat")]
+    query_ids: Option<PathBuf>,
+    /// Gallery person ids (.npy vector of any integer type).
+    #[arg(long, requires = "distmat")]
+    gallery_ids: Option<PathBuf>,
+    /// Query camera ids (.npy); needed by the sysu and llcm protocols.
+    #[arg(long)]
+    query_cams: Option<PathBuf>,
+    /// Gallery camera ids (.npy); needed by the sysu and llcm protocols.
+    #[arg(long)]
+    gallery_cams: Option<PathBuf>,
+    /// A folder of features instead of a distance matrix: query_{pool,bn,ids,cams}.npy once,
+    /// and trial<T>_gallery_{pool,bn,ids,cams}.npy per trial (RegDB: trial<T>_query_* too).
+    #[arg(long)]
+    features: Option<PathBuf>,
+    /// Evaluation protocol: sysu (camera-3 queries skip camera-2 gallery; distinct-id CMC),
+    /// llcm (skip same id and camera; distinct-id CMC) or regdb (standard CMC).
+    #[arg(long, value_enum)]
+    protocol: ProtocolArg,
+    /// Highest CMC rank reported (lowered to the gallery size when the gallery is smaller).
+    #[arg(long, default_value_t = 20)]
+    max_rank: usize,
+    /// With --features: weight a of the fused score (1 - a) pool + a bn. Default: the
+    /// reference's (sysu 0.2, llcm 0.1, regdb 0.1, regdb with --thermal-to-visible 0.0).
+    #[arg(long)]
+    alpha: Option<f32>,
+    /// With --features and regdb: the queries are thermal (the reference's --tvsearch);
+    /// only changes the default --alpha.
+    #[arg(long)]
+    thermal_to_visible: bool,
+    /// Apply k-reciprocal re-ranking (Zhong et al., CVPR 2017). With --distmat it needs
+    /// --query-query and --gallery-gallery distances.
+    #[arg(long)]
+    rerank: bool,
+    /// Query-to-query distances (.npy), for --rerank with --distmat.
+    #[arg(long)]
+    query_query: Option<PathBuf>,
+    /// Gallery-to-gallery distances (.npy), for --rerank with --distmat.
+    #[arg(long)]
+    gallery_gallery: Option<PathBuf>,
+    /// Re-ranking: size of the k-reciprocal neighbourhood.
+    #[arg(long, default_value_t = 20)]
+    k1: usize,
+    /// Re-ranking: neighbours averaged in the local query expansion.
+    #[arg(long, default_value_t = 6)]
+    k2: usize,
+    /// Re-ranking: weight of the original distance against the Jaccard distance.
+    #[arg(long, default_value_t = 0.3)]
+    lambda: f32,
+    /// Write one CSV line per query (first-hit rank, AP, INP) for error analysis.
+    #[arg(long)]
+    per_query: Option<PathBuf>,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ProtocolArg {
+    Sysu,
+    Regdb,
+    Llcm,
+}
+
+impl From<ProtocolArg> for EvalProtocol {
+    fn from(p: ProtocolArg) -> Self {
+        match p {
+            ProtocolArg::Sysu => EvalProtocol::Sysu,
+            ProtocolArg::Regdb => EvalProtocol::Regdb,
+            ProtocolArg::Llcm => EvalProtocol::Llcm,
+        }
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let params = a.rerank.then_some(RerankParams {
+        k1: a.k1,
+        k2: a.k2,
+        lambda: a.lambda,
+    });
+    match &a.features {
+        Some(dir) => run_features(&a, dir, params),
+        None => run_distmat(&a, params),
+    }
+}
+
+fn opt_labels(path: &Option<PathBuf>, what: &str) -> Result<Option<Vec<i64>>> {
+    path.as_deref().map(|p| read_labels(p, what)).transpose()
+}
+
+fn run_distmat(a: &Args, params: Option<RerankParams>) -> Result<()> {
+    let protocol: EvalProtocol = a.protocol.into();
+    let path = a.distmat.as_ref().expect("clap requires it");
+    let (Some(qi_path), Some(gi_path)) = (&a.query_ids, &a.gallery_ids) else {
+        bail!("--distmat needs --query-ids and --gallery-ids");
+    };
+    let dist = read_matrix(path, "the distance matrix")?;
+    let qi = read_labels(qi_path, "query ids")?;
+    let gi = read_labels(gi_path, "gallery ids")?;
+    let qc = opt_labels(&a.query_cams, "query cameras")?;
+    let gc = opt_labels(&a.gallery_cams, "gallery cameras")?;
+    let q = Labels {
+        ids: &qi,
+        cams: qc.as_deref(),
+    };
+    let g = Labels {
+        ids: &gi,
+        cams: gc.as_deref(),
+    };
+    let start = Instant::now();
+    let (metrics, per) = match (params, dist) {
+        (Some(p), dist) => {
+            let (Some(qq), Some(gg)) = (&a.query_query, &a.gallery_gallery) else {
+                bail!(
+                    "--rerank with --distmat needs --query-query and --gallery-gallery distances"
+                );
+            };
+            let qg = dist.into_f32();
+            vireid_eval::validate(&qg.view(), q, g, protocol)?;
+            let qq = read_matrix(qq, "query-query distances")?.into_f32();
+            let gg = read_matrix(gg, "gallery-gallery distances")?.into_f32();
+            let d = rerank(&qg, &qq, &gg, &p)?;
+            evaluate(&d.view(), q, g, protocol, a.max_rank)?
+        }
+        (None, Matrix::F32(d)) => evaluate(&d.view(), q, g, protocol, a.max_rank)?,
+        (None, Matrix::F64(d)) => evaluate(&d.view(), q, g, protocol, a.max_rank)?,
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    if let Some(out) = &a.per_query {
+        let block = PerQueryBlock {
+            trial: None,
+            results: &per,
+            ids: &qi,
+            cams: qc.as_deref(),
+        };
+        write_per_query(out, &[block])?;
+    }
+    if a.json {
+        return print_json(&serde_json::json!({
+            "cmc": metrics.cmc,
+            "mAP": metrics.map,
+            "mINP": metrics.minp,
+            "valid_queries": metrics.valid_queries,
+            "protocol": protocol,
+            "reranked": params.is_some(),
+            "seconds": seconds,
+        }));
+    }
+    print!("{}", table(&[(path.display().to_string(), &metrics)]));
+    println!(
+        "{} of {} queries have a match; evaluated in {:.3} s",
+        metrics.valid_queries,
+        qi.len(),
+        seconds
+    );
+    Ok(())
+}
+
+/// Features and labels of one side, as loaded from the folder.
+struct Side {
+    pool: Array2<f32>,
+    bn: Array2<f32>,
+    ids: Vec<i64>,
+    cams: Option<Vec<i64>>,
+}
+
+impl Side {
+    fn load(dir: &Path, prefix: &str) -> Result<Side> {
+        let f = |name: &str| dir.join(format!("{prefix}_{name}.npy"));
+        let cams = f("cams");
+        Ok(Side {
+            pool: read_matrix(&f("pool"), "pool features")?.into_f32(),
+            bn: read_matrix(&f("bn"), "bn features")?.into_f32(),
+            ids: read_labels(&f("ids"), "ids")?,
+            cams: if cams.exists() {
+                Some(read_labels(&cams, "cameras")?)
+            } else {
+                None
+            },
+        })
+    }
+
+    fn features(&self) -> Features<'_> {
+        Features {
+            pool: self.pool.view(),
+            bn: self.bn.view(),
+        }
+    }
+
+    fn labels(&self) -> Labels<'_> {
+        Labels {
+            ids: &self.ids,
+            cams: self.cams.as_deref(),
+        }
+    }
+}
+
+/// Trial numbers present in the folder, ascending.
+fn trial_numbers(dir: &Path) -> Result<Vec<u32>> {
+    let mut trials = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix("trial") {
+            if let Some((num, "gallery_pool.npy")) = rest.split_once('_') {
+                if let Ok(t) = num.parse() {
+                    trials.push(t);
+                }
+            }
+        }
+    }
+    trials.sort_unstable();
+    if trials.is_empty() {
+        bail!("{}: no trial<T>_gallery_pool.npy files", dir.display());
+    }
+    Ok(trials)
+}
+
+fn run_features(a: &Args, dir: &Path, params: Option<RerankParams>) -> Result<()> {
+    let protocol: EvalProtocol = a.protocol.into();
+    let trials = trial_numbers(dir)?;
+    let shared = if dir.join("query_pool.npy").exists() {
+        Some(Side::load(dir, "query")?)
+    } else {
+        None
+    };
+    let mut sides = Vec::new();
+    for &t in &trials {
+        let own_query = dir.join(format!("trial{t}_query_pool.npy"));
+        let query = if own_query.exists() {
+            Some(Side::load(dir, &format!("trial{t}_query"))?)
+        } else if shared.is_none() {
+            bail!(
+                "{}: trial {t} has no query (need query_pool.npy or trial{t}_query_pool.npy)",
+                dir.display()
+            );
+        } else {
+            None
+        };
+        sides.push((t, query, Side::load(dir, &format!("trial{t}_gallery"))?));
+    }
+    let trial_inputs: Vec<Trial> = sides
+        .iter()
+        .map(|(t, q, g)| Trial {
+            trial: *t,
+            query: q.as_ref().map(|q| (q.features(), q.labels())),
+            gallery: g.features(),
+            gallery_labels: g.labels(),
+        })
+        .collect();
+    let opts = TrialOptions {
+        protocol,
+        alpha: a
+            .alpha
+            .unwrap_or_else(|| reference_alpha(protocol, a.thermal_to_visible)),
+        max_rank: a.max_rank,
+        rerank: params,
+        per_query: a.per_query.is_some(),
+    };
+    let start = Instant::now();
+    let report = evaluate_trials(
+        shared.as_ref().map(|s| (s.features(), s.labels())),
+        &trial_inputs,
+        &opts,
+    )?;
+    let seconds = start.elapsed().as_secs_f64();
+    if let Some(out) = &a.per_query {
+        let fused = report.score(vireid_eval::Score::Fused);
+        let blocks: Vec<PerQueryBlock> = sides
+            .iter()
+            .zip(&fused.per_query)
+            .map(|((t, own, _), per)| {
+                let q = own.as_ref().or(shared.as_ref()).expect("checked above");
+                PerQueryBlock {
+                    trial: Some(*t),
+                    results: per,
+                    ids: &q.ids,
+                    cams: q.cams.as_deref(),
+                }
+            })
+            .collect();
+        write_per_query(out, &blocks)?;
+    }
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["seconds"] = serde_json::json!(seconds);
+        return print_json(&v);
+    }
+    print!("{}", trial_table(&report));
+    println!(
+        "evaluated {} trial(s) x 4 scores in {:.3} s",
+        trials.len(),
+        seconds
+    );
+    Ok(())
+}
+
+/// One block of per-query results: a trial's results and the labels of its queries.
+struct PerQueryBlock<'a> {
+    trial: Option<u32>,
+    results: &'a [QueryResult],
+    ids: &'a [i64],
+    cams: Option<&'a [i64]>,
+}
+
+fn write_per_query(out: &Path, blocks: &[PerQueryBlock]) -> Result<()> {
+    let file =
+        std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    writeln!(w, "trial,query,id,cam,first_hit_rank,ap,inp,matches")?;
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    for b in blocks {
+        for (i, r) in b.results.iter().enumerate() {
+            writeln!(
+                w,
+                "{},{},{},{},{},{:.6},{:.6},{}",
+                opt(b.trial.map(|t| t.to_string())),
+                i,
+                b.ids[i],
+                opt(b.cams.map(|c| c[i].to_string())),
+                opt(r.first_hit.map(|h| h.to_string())),
+                r.ap,
+                r.inp,
+                r.matches
+            )?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}

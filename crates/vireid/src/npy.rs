@@ -1,0 +1,104 @@
+//! Reading .npy inputs whatever their numeric type, with errors that name the file.
+
+use anyhow::{bail, Context, Result};
+use ndarray::{Array2, ArrayD};
+use ndarray_npy::{ReadNpyExt, ReadableElement};
+use std::fs::File;
+use std::path::Path;
+
+fn try_read<T: ReadableElement>(path: &Path) -> Result<Option<ArrayD<T>>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    match ArrayD::<T>::read_npy(file) {
+        Ok(a) => Ok(Some(a)),
+        Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => Ok(None),
+        Err(e) => bail!("{}: not a readable .npy array: {e}", path.display()),
+    }
+}
+
+/// Integer labels of any integer width (and integral floats), as a flat vector; a 1-D array
+/// or an N x 1 / 1 x N one.
+pub fn read_labels(path: &Path, what: &str) -> Result<Vec<i64>> {
+    macro_rules! attempt {
+        ($($t:ty),*) => {$(
+            if let Some(a) = try_read::<$t>(path)? {
+                return flat(path, what, a.iter().map(|&v| v as i64).collect(), a.shape());
+            }
+        )*};
+    }
+    attempt!(i64, i32, i16, i8, u64, u32, u16, u8);
+    // Labels saved from float arrays are accepted when every value is a whole number.
+    let floats = match try_read::<f64>(path)? {
+        Some(a) => Some((a.iter().copied().collect::<Vec<f64>>(), a.shape().to_vec())),
+        None => try_read::<f32>(path)?.map(|a| {
+            (
+                a.iter().map(|&v| f64::from(v)).collect(),
+                a.shape().to_vec(),
+            )
+        }),
+    };
+    if let Some((values, shape)) = floats {
+        if let Some(v) = values.iter().find(|v| v.fract() != 0.0 || !v.is_finite()) {
+            bail!("{}: {what} must be integers, found {v}", path.display());
+        }
+        return flat(
+            path,
+            what,
+            values.into_iter().map(|v| v as i64).collect(),
+            &shape,
+        );
+    }
+    bail!(
+        "{}: {what} must be an integer array (int8..int64, uint8..uint64)",
+        path.display()
+    )
+}
+
+fn flat(path: &Path, what: &str, v: Vec<i64>, shape: &[usize]) -> Result<Vec<i64>> {
+    let vector = shape.len() == 1 || (shape.len() == 2 && (shape[0] == 1 || shape[1] == 1));
+    if !vector {
+        bail!(
+            "{}: {what} must be a vector, found shape {shape:?}",
+            path.display()
+        );
+    }
+    Ok(v)
+}
+
+/// A float32 or float64 matrix.
+pub enum Matrix {
+    F32(Array2<f32>),
+    F64(Array2<f64>),
+}
+
+impl Matrix {
+    pub fn into_f32(self) -> Array2<f32> {
+        match self {
+            Matrix::F32(a) => a,
+            Matrix::F64(a) => a.mapv(|v| v as f32),
+        }
+    }
+}
+
+pub fn read_matrix(path: &Path, what: &str) -> Result<Matrix> {
+    let two_d = |shape: &[usize]| -> Result<()> {
+        match shape {
+            [_, _] => Ok(()),
+            _ => bail!(
+                "{}: {what} must be 2-D, found shape {shape:?}",
+                path.display()
+            ),
+        }
+    };
+    if let Some(a) = try_read::<f32>(path)? {
+        two_d(a.shape())?;
+        return Ok(Matrix::F32(a.into_dimensionality()?));
+    }
+    if let Some(a) = try_read::<f64>(path)? {
+        two_d(a.shape())?;
+        return Ok(Matrix::F64(a.into_dimensionality()?));
+    }
+    bail!(
+        "{}: {what} must be a float32 or float64 array",
+        path.display()
+    )
+}
