@@ -126,16 +126,61 @@ pub fn validate<T: Distance>(
 struct Scratch<T> {
     /// Matches as (distance, gallery index), sorted.
     hits: Vec<(T, usize)>,
-    /// hist[t]: kept items ranked after exactly t matches.
+    /// 1 for each gallery item that is another person's and not dropped by the protocol.
+    keep: Vec<u32>,
+    /// Kept non-matches ranked before each match.
+    before: Vec<usize>,
+    /// hist[t]: kept non-matches ranked after exactly t matches (many-match path).
     hist: Vec<usize>,
-    /// Per dense gallery id, the last query that saw it (distinct-id counting).
-    seen: Vec<usize>,
-    stamp: usize,
+    /// Per dense gallery id: seen before the first match (distinct-id counting).
+    flags: Vec<u8>,
+    /// A copy of the row when the matrix is not row-major.
+    row: Vec<T>,
 }
 
+/// Whether `a` ranks before `b`: smaller distance, or equal distance and smaller index.
+/// Non-short-circuit operators keep it free of branches.
 #[inline]
 fn before<T: Distance>(a: (T, usize), b: (T, usize)) -> bool {
-    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
+    (a.0 < b.0) | ((a.0 == b.0) & (a.1 < b.1))
+}
+
+/// For each sorted match, the kept non-matches ranked before it; also marks in `flags` the
+/// ids of kept items ranked before the first match.
+///
+/// One pass per match over contiguous memory, branch-free (the data's order relative to the
+/// matches is random, so branches would be mispredicted half of the time) so that it
+/// vectorises; an item at the match's own distance ranks before it when its index is smaller.
+fn count_before<T: Distance>(
+    row: &[T],
+    keep: &[u32],
+    hits: &[(T, usize)],
+    dense: &[usize],
+    flags: Option<&mut [u8]>,
+    out: &mut Vec<usize>,
+) {
+    let count = |r: &[T], k: &[u32], dh: T, or_equal: bool| -> usize {
+        r.iter()
+            .zip(k)
+            .map(|(&d, &k)| {
+                let b = if or_equal { d <= dh } else { d < dh };
+                (u32::from(b) & k) as usize
+            })
+            .sum()
+    };
+    for &(dh, jh) in hits {
+        out.push(
+            count(&row[..jh], &keep[..jh], dh, true)
+                + count(&row[jh + 1..], &keep[jh + 1..], dh, false),
+        );
+    }
+    if let Some(flags) = flags {
+        // Distinct people among the kept items ranked before the first match.
+        let (d0, j0) = hits[0];
+        for (j, ((&d, &k), &id)) in row.iter().zip(keep).zip(dense).enumerate() {
+            flags[id] |= u8::from((d < d0) | ((d == d0) & (j < j0))) & k as u8;
+        }
+    }
 }
 
 /// Evaluates every query of `dist` (smaller is closer). Inputs must have passed [`validate`].
@@ -155,6 +200,7 @@ pub fn per_query<T: Distance>(
         .iter()
         .map(|id| sorted_ids.binary_search(id).expect("present"))
         .collect();
+    let n_ids = sorted_ids.len();
     let no_cams = vec![0i64; ng.max(query.ids.len())];
     let g_cams = gallery.cams.unwrap_or(&no_cams[..ng]);
     let q_cams = query.cams.unwrap_or(&no_cams[..query.ids.len()]);
@@ -165,18 +211,28 @@ pub fn per_query<T: Distance>(
             || Scratch::<T> {
                 hits: Vec::new(),
                 hist: Vec::new(),
-                seen: vec![usize::MAX; sorted_ids.len()],
-                stamp: 0,
+                keep: Vec::new(),
+                before: Vec::new(),
+                flags: Vec::new(),
+                row: Vec::new(),
             },
             |s, qi| {
-                s.stamp = qi;
-                let row = dist.row(qi);
+                let view = dist.row(qi);
+                let row: &[T] = match view.as_slice() {
+                    Some(r) => r,
+                    None => {
+                        s.row.clear();
+                        s.row.extend(view.iter().copied());
+                        &s.row
+                    }
+                };
                 let (q_id, q_cam) = (query.ids[qi], q_cams[qi]);
-                let kept = |j: usize| !protocol.ignores(q_id, q_cam, gallery.ids[j], g_cams[j]);
+                let g_ids = &gallery.ids[..ng];
+                let g_cams = &g_cams[..ng];
                 s.hits.clear();
-                for (j, &d) in row.iter().enumerate() {
-                    if gallery.ids[j] == q_id && kept(j) {
-                        s.hits.push((d, j));
+                for (j, (&id, &cam)) in g_ids.iter().zip(g_cams).enumerate() {
+                    if id == q_id && !protocol.ignores(q_id, q_cam, id, cam) {
+                        s.hits.push((row[j], j));
                     }
                 }
                 if s.hits.is_empty() {
@@ -190,37 +246,57 @@ pub fn per_query<T: Distance>(
                 s.hits
                     .sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));
                 let n_hits = s.hits.len();
-                s.hist.clear();
-                s.hist.resize(n_hits + 1, 0);
                 let distinct = protocol.distinct_id_cmc();
-                let mut distinct_before = 0usize;
-                for (j, &d) in row.iter().enumerate() {
-                    if !kept(j) || gallery.ids[j] == q_id {
-                        continue;
-                    }
-                    let key = (d, j);
-                    // Number of matches ranked before this item.
-                    let t = s.hits.partition_point(|&h| before(h, key));
-                    s.hist[t] += 1;
-                    if distinct && t == 0 {
-                        let slot = &mut s.seen[dense[j]];
-                        if *slot != s.stamp {
-                            *slot = s.stamp;
-                            distinct_before += 1;
+                // Of the other people's images only SYSU-MM01 drops any (camera 2 for camera-3
+                // queries); LLCM's rule concerns the query's own id, handled with the hits.
+                let dropped_cam = match protocol {
+                    EvalProtocol::Sysu if q_cam == 3 => Some(2),
+                    _ => None,
+                };
+                // 1 for the other people's images that stay in the ranking, else 0.
+                s.keep.clear();
+                s.keep.extend(
+                    g_ids
+                        .iter()
+                        .zip(g_cams)
+                        .map(|(&id, &cam)| u32::from(id != q_id && dropped_cam != Some(cam))),
+                );
+                // before[i]: kept non-matches ranked before the i-th match.
+                s.before.clear();
+                s.flags.clear();
+                s.flags.resize(n_ids, 0);
+                let flags = distinct.then_some(&mut s.flags[..]);
+                match n_hits {
+                    0..=16 => count_before(row, &s.keep, &s.hits, &dense, flags, &mut s.before),
+                    _ => {
+                        // Many matches (multi-shot): place each item among the sorted matches.
+                        s.hist.clear();
+                        s.hist.resize(n_hits + 1, 0);
+                        for (j, &k) in s.keep.iter().enumerate() {
+                            if k == 1 {
+                                let key = (row[j], j);
+                                let t = s.hits.partition_point(|&h| before(h, key));
+                                s.hist[t] += 1;
+                                if t == 0 && distinct {
+                                    s.flags[dense[j]] = 1;
+                                }
+                            }
+                        }
+                        let mut acc = 0;
+                        for &h in &s.hist[..n_hits] {
+                            acc += h;
+                            s.before.push(acc);
                         }
                     }
                 }
+                let distinct_before: usize = s.flags.iter().map(|&f| f as usize).sum();
                 // Position (0-based) of the i-th match = i + non-matches ranked before it.
-                let mut non_matches = 0usize;
                 let mut ap = 0.0;
-                let mut last_pos = 0usize;
-                for i in 0..n_hits {
-                    non_matches += s.hist[i];
-                    let pos = i + non_matches;
-                    ap += (i + 1) as f64 / (pos + 1) as f64;
-                    last_pos = pos;
+                for (i, &b) in s.before.iter().enumerate() {
+                    ap += (i + 1) as f64 / (i + b + 1) as f64;
                 }
-                let first_raw = s.hist[0];
+                let last_pos = n_hits - 1 + s.before[n_hits - 1];
+                let first_raw = s.before[0];
                 QueryResult {
                     first_hit: Some(if distinct { distinct_before } else { first_raw } + 1),
                     ap: ap / n_hits as f64,

@@ -89,7 +89,9 @@ type Problem = (
 );
 
 fn problem() -> impl Strategy<Value = Problem> {
-    (1usize..12, 1usize..40).prop_flat_map(|(nq, ng)| {
+    // Up to 80 gallery items over as few as 2 ids: queries with more than 16 matches take
+    // the multi-shot path.
+    (1usize..12, 1usize..80, prop_oneof![Just(2i64), Just(8)]).prop_flat_map(|(nq, ng, ids)| {
         (
             Just(nq),
             Just(ng),
@@ -98,8 +100,8 @@ fn problem() -> impl Strategy<Value = Problem> {
                 prop_oneof![(0i32..4).prop_map(f64::from), -2.0f64..2.0],
                 nq * ng,
             ),
-            prop::collection::vec(0i64..8, nq),
-            prop::collection::vec(0i64..8, ng),
+            prop::collection::vec(0i64..ids, nq),
+            prop::collection::vec(0i64..ids, ng),
             prop::collection::vec(1i64..7, nq),
             prop::collection::vec(1i64..7, ng),
             0u8..3,
