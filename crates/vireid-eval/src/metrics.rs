@@ -68,6 +68,37 @@ impl Distance for f64 {
     }
 }
 
+/// Rows of distances, stored or computed on demand.
+pub trait Rows<T>: Sync {
+    fn dim(&self) -> (usize, usize);
+    /// Row `i`, borrowed from storage or written into `buf`.
+    fn distances<'a>(&'a self, i: usize, buf: &'a mut Vec<T>) -> &'a [T];
+}
+
+impl<T: Distance> Rows<T> for ArrayView2<'_, T> {
+    fn dim(&self) -> (usize, usize) {
+        ArrayView2::dim(self)
+    }
+
+    fn distances<'a>(&'a self, i: usize, buf: &'a mut Vec<T>) -> &'a [T] {
+        let view = self.index_axis(ndarray::Axis(0), i);
+        match view.to_slice() {
+            Some(r) => r,
+            None => {
+                buf.clear();
+                buf.extend(view.iter().copied());
+                buf
+            }
+        }
+    }
+}
+
+/// Whether every value is finite, in one vectorisable pass: `v - v` is 0 for finite values
+/// and NaN otherwise, and NaN survives the sum.
+pub fn all_finite<T: Distance>(values: impl Iterator<Item = T>) -> bool {
+    values.map(|v| v.to_f64() - v.to_f64()).sum::<f64>() == 0.0
+}
+
 /// Checks shapes, camera presence and finiteness before any work.
 pub fn validate<T: Distance>(
     dist: &ArrayView2<T>,
@@ -107,6 +138,9 @@ pub fn validate<T: Distance>(
     }
     let bad = (0..nq).into_par_iter().find_map_any(|r| {
         let row = dist.row(r);
+        if all_finite(row.iter().copied()) {
+            return None;
+        }
         row.iter()
             .position(|v| !v.to_f64().is_finite())
             .map(|c| (r, c, row[c].to_f64()))
@@ -134,7 +168,7 @@ struct Scratch<T> {
     hist: Vec<usize>,
     /// Per dense gallery id: seen before the first match (distinct-id counting).
     flags: Vec<u8>,
-    /// A copy of the row when the matrix is not row-major.
+    /// The row, when it has to be computed or copied.
     row: Vec<T>,
 }
 
@@ -184,13 +218,13 @@ fn count_before<T: Distance>(
 }
 
 /// Evaluates every query of `dist` (smaller is closer). Inputs must have passed [`validate`].
-pub fn per_query<T: Distance>(
-    dist: &ArrayView2<T>,
+pub fn per_query<T: Distance, R: Rows<T>>(
+    dist: &R,
     query: Labels,
     gallery: Labels,
     protocol: EvalProtocol,
 ) -> Vec<QueryResult> {
-    let ng = dist.ncols();
+    let (nq, ng) = dist.dim();
     // Dense gallery ids, so that distinct-id counting is an array lookup.
     let mut sorted_ids: Vec<i64> = gallery.ids.to_vec();
     sorted_ids.sort_unstable();
@@ -205,7 +239,7 @@ pub fn per_query<T: Distance>(
     let g_cams = gallery.cams.unwrap_or(&no_cams[..ng]);
     let q_cams = query.cams.unwrap_or(&no_cams[..query.ids.len()]);
 
-    (0..dist.nrows())
+    (0..nq)
         .into_par_iter()
         .map_init(
             || Scratch::<T> {
@@ -217,15 +251,7 @@ pub fn per_query<T: Distance>(
                 row: Vec::new(),
             },
             |s, qi| {
-                let view = dist.row(qi);
-                let row: &[T] = match view.as_slice() {
-                    Some(r) => r,
-                    None => {
-                        s.row.clear();
-                        s.row.extend(view.iter().copied());
-                        &s.row
-                    }
-                };
+                let row = dist.distances(qi, &mut s.row);
                 let (q_id, q_cam) = (query.ids[qi], q_cams[qi]);
                 let g_ids = &gallery.ids[..ng];
                 let g_cams = &g_cams[..ng];

@@ -5,7 +5,9 @@
 //! (SYSU-MM01, LLCM) and each trial brings its gallery; RegDB brings a query per trial too.
 
 use crate::error::{EvalError, Result};
-use crate::metrics::{evaluate, Labels, Metrics, QueryResult};
+use crate::metrics::{
+    aggregate, all_finite, evaluate, per_query, Labels, Metrics, QueryResult, Rows,
+};
 use crate::protocol::EvalProtocol;
 use crate::rerank::{rerank, RerankParams};
 use crate::similarity::dot_t;
@@ -151,8 +153,40 @@ impl TrialReport {
     }
 }
 
-/// The distance matrix of one score: the negated weighted similarity, as the reference
-/// ranks by `-distmat`.
+/// The distances of one score, computed row by row when a query needs them: the negated
+/// weighted similarity, as the reference ranks by `-distmat`.
+struct ScoreRows<'a> {
+    pool: &'a Array2<f32>,
+    bn: &'a Array2<f32>,
+    weights: (f32, f32),
+}
+
+impl Rows<f32> for ScoreRows<'_> {
+    fn dim(&self) -> (usize, usize) {
+        self.pool.dim()
+    }
+
+    fn distances<'a>(&'a self, i: usize, buf: &'a mut Vec<f32>) -> &'a [f32] {
+        let (wp, wb) = self.weights;
+        let p = self
+            .pool
+            .row(i)
+            .to_slice()
+            .expect("similarities are row-major");
+        let b = self
+            .bn
+            .row(i)
+            .to_slice()
+            .expect("similarities are row-major");
+        buf.resize(p.len(), 0.0);
+        for ((d, &p), &b) in buf.iter_mut().zip(p).zip(b) {
+            *d = -(wp * p + wb * b);
+        }
+        buf
+    }
+}
+
+/// The whole distance matrix of one score (for re-ranking, which needs it all).
 fn score_distance(sp: &Array2<f32>, sb: &Array2<f32>, (wp, wb): (f32, f32)) -> Array2<f32> {
     let mut d = Array2::<f32>::zeros(sp.dim());
     Zip::from(&mut d).and(sp).and(sb).par_for_each(|d, &p, &b| {
@@ -220,6 +254,16 @@ pub fn evaluate_trials(
         }
         let sp = dot_t(&qf.pool, &t.gallery.pool);
         let sb = dot_t(&qf.bn, &t.gallery.bn);
+        let (sp_all, sb_all) = (
+            sp.as_slice().expect("row-major"),
+            sb.as_slice().expect("row-major"),
+        );
+        if !all_finite(sp_all.iter().chain(sb_all).copied()) {
+            return Err(EvalError::Invalid(format!(
+                "trial {}: the similarities overflow (features are expected L2-normalised)",
+                t.trial
+            )));
+        }
         let self_sims = opts.rerank.map(|_| {
             (
                 (dot_t(&qf.pool, &qf.pool), dot_t(&qf.bn, &qf.bn)),
@@ -231,7 +275,7 @@ pub fn evaluate_trials(
         });
         for (si, score) in Score::ALL.iter().enumerate() {
             let w = score.weights(opts.alpha);
-            let dist = match (&opts.rerank, &self_sims) {
+            let (m, per) = match (&opts.rerank, &self_sims) {
                 (Some(params), Some(((qqp, qqb), (ggp, ggb)))) => {
                     let to_dist = |p: &Array2<f32>, b: &Array2<f32>| {
                         let total = w.0 + w.1;
@@ -240,22 +284,30 @@ pub fn evaluate_trials(
                         d.mapv_inplace(|neg_sim| (2.0 + 2.0 * neg_sim / total).max(0.0).sqrt());
                         d
                     };
-                    rerank(
+                    let d = rerank(
                         &to_dist(&sp, &sb),
                         &to_dist(qqp, qqb),
                         &to_dist(ggp, ggb),
                         params,
+                    )?;
+                    evaluate(
+                        &d.view(),
+                        ql,
+                        t.gallery_labels,
+                        opts.protocol,
+                        opts.max_rank,
                     )?
                 }
-                _ => score_distance(&sp, &sb, w),
+                _ => {
+                    let rows = ScoreRows {
+                        pool: &sp,
+                        bn: &sb,
+                        weights: w,
+                    };
+                    let per = per_query(&rows, ql, t.gallery_labels, opts.protocol);
+                    (aggregate(&per, opts.max_rank, sp.ncols())?, per)
+                }
             };
-            let (m, per) = evaluate(
-                &dist.view(),
-                ql,
-                t.gallery_labels,
-                opts.protocol,
-                opts.max_rank,
-            )?;
             per_score[si].0.push(m);
             if opts.per_query {
                 per_score[si].1.push(per);
