@@ -142,6 +142,9 @@ pub struct TrialReport {
     pub trials: Vec<u32>,
     pub reranked: bool,
     pub scores: Vec<ScoreReport>,
+    /// Wall time spent on similarities (the matrix products) and on everything else.
+    pub seconds_similarity: f64,
+    pub seconds_ranking: f64,
 }
 
 impl TrialReport {
@@ -222,6 +225,7 @@ pub fn evaluate_trials(
     if let Some((f, l)) = &query {
         f.check("query", l.ids.len())?;
     }
+    let (mut seconds_similarity, mut seconds_ranking) = (0.0, 0.0);
     let mut per_score: Vec<(Vec<Metrics>, Vec<Vec<QueryResult>>)> = Score::ALL
         .iter()
         .map(|_| (Vec::new(), Vec::new()))
@@ -252,8 +256,11 @@ pub fn evaluate_trials(
                 t.gallery.pool.ncols()
             )));
         }
+        let clock = std::time::Instant::now();
         let sp = dot_t(&qf.pool, &t.gallery.pool);
         let sb = dot_t(&qf.bn, &t.gallery.bn);
+        seconds_similarity += clock.elapsed().as_secs_f64();
+        let clock = std::time::Instant::now();
         let (sp_all, sb_all) = (
             sp.as_slice().expect("row-major"),
             sb.as_slice().expect("row-major"),
@@ -313,12 +320,15 @@ pub fn evaluate_trials(
                 per_score[si].1.push(per);
             }
         }
+        seconds_ranking += clock.elapsed().as_secs_f64();
     }
     Ok(TrialReport {
         protocol: opts.protocol,
         alpha: opts.alpha,
         trials: trials.iter().map(|t| t.trial).collect(),
         reranked: opts.rerank.is_some(),
+        seconds_similarity,
+        seconds_ranking,
         scores: Score::ALL
             .iter()
             .zip(per_score)
