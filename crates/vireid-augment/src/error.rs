@@ -1,0 +1,8 @@
+/// Inputs the pipeline cannot work with.
+#[derive(Debug, thiserror::Error)]
+pub enum AugmentError {
+    #[error("source image: {0}")]
+    Source(String),
+    #[error("output buffer: {0}")]
+    Output(String),
+}

@@ -1,0 +1,14 @@
+//! Training augmentation for cross-spectral re-identification: Random Linear Enhancement
+//! (moderate and radical, NeurIPS 2024), random erasing, the geometric transforms and the
+//! CAJ channel exchange, as presets equal to the reference's pipelines, turning uint8 images
+//! into the network's normalised float32 NCHW batch.
+
+pub mod error;
+pub mod params;
+pub mod pipeline;
+pub mod region;
+
+pub use error::AugmentError;
+pub use params::{ChannelExchange, Erasing, Mrle, Preset, Regions, Rrle};
+pub use pipeline::{augment_batch, augment_one, image_rng, RrleStep, Scratch, SourceImage, Trace};
+pub use region::Region;
