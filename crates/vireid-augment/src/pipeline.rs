@@ -173,43 +173,127 @@ fn base_pass(preset: &Preset, src: &SourceImage, t: &Trace, out: &mut [f32]) {
     }
     let (out_r, rest) = out.split_at_mut(plane);
     let (out_g, out_b) = rest.split_at_mut(plane);
-    for y in 0..h {
-        let sy = (t.top + y) as isize - pad as isize;
-        let row_in = sy >= 0 && (sy as usize) < src.height;
-        let o = y * w;
-        for x in 0..w {
-            let cx = if t.flip { w - 1 - x } else { x };
-            let sx = (t.left + cx) as isize - pad as isize;
-            let px = if row_in && sx >= 0 && (sx as usize) < src.width {
-                let i = (sy as usize * src.width + sx as usize) * 3;
-                [src.pixels[i], src.pixels[i + 1], src.pixels[i + 2]]
-            } else {
-                [0, 0, 0]
-            };
-            let px = if t.grayscale {
-                let l = ((px[0] as u32 * 19595 + px[1] as u32 * 38470 + px[2] as u32 * 7471
-                    + 0x8000)
-                    >> 16) as u8;
-                [l, l, l]
-            } else {
-                px
-            };
-            match t.mrle {
-                None => {
-                    out_r[o + x] = lut[0][px[0] as usize];
-                    out_g[o + x] = lut[1][px[1] as usize];
-                    out_b[o + x] = lut[2][px[2] as usize];
-                }
-                Some(wt) => {
-                    let g = wt[0] * (px[0] as f32 / 255.0)
-                        + wt[1] * (px[1] as f32 / 255.0)
-                        + wt[2] * (px[2] as f32 / 255.0);
-                    out_r[o + x] = (g - preset.mean[0]) / preset.std[0];
-                    out_g[o + x] = (g - preset.mean[1]) / preset.std[1];
-                    out_b[o + x] = (g - preset.mean[2]) / preset.std[2];
-                }
+    let write = |px: [u8; 3]| -> [f32; 3] {
+        match t.mrle {
+            None => [
+                lut[0][px[0] as usize],
+                lut[1][px[1] as usize],
+                lut[2][px[2] as usize],
+            ],
+            Some(wt) => {
+                let g = wt[0] * (px[0] as f32 / 255.0)
+                    + wt[1] * (px[1] as f32 / 255.0)
+                    + wt[2] * (px[2] as f32 / 255.0);
+                [
+                    (g - preset.mean[0]) / preset.std[0],
+                    (g - preset.mean[1]) / preset.std[1],
+                    (g - preset.mean[2]) / preset.std[2],
+                ]
             }
         }
+    };
+    let black = write([0, 0, 0]);
+    let mix = Mix {
+        weights: t.mrle.unwrap_or([0.0; 3]),
+        unit: std::array::from_fn(|v| v as f32 / 255.0),
+        mean: preset.mean,
+        inv_std: preset.std.map(|s| 1.0 / s),
+    };
+    // Output column x reads padded column left + x (left + w - 1 - x when flipped), that is
+    // source column left + x - pad: the columns with a source pixel form one range.
+    let first_col = t.left as isize - pad as isize;
+    let in_src = |x: usize| -> Option<usize> {
+        let cx = if t.flip { w - 1 - x } else { x };
+        let sx = first_col + cx as isize;
+        (sx >= 0 && (sx as usize) < src.width).then_some(sx as usize)
+    };
+    let (mut lo, mut hi) = (w, 0);
+    for x in 0..w {
+        if in_src(x).is_some() {
+            lo = lo.min(x);
+            hi = hi.max(x + 1);
+        }
+    }
+    for y in 0..h {
+        let o = y * w;
+        let (r, g, b) = (
+            &mut out_r[o..o + w],
+            &mut out_g[o..o + w],
+            &mut out_b[o..o + w],
+        );
+        let sy = (t.top + y) as isize - pad as isize;
+        if sy < 0 || sy as usize >= src.height || lo >= hi {
+            r.fill(black[0]);
+            g.fill(black[1]);
+            b.fill(black[2]);
+            continue;
+        }
+        for x in (0..lo).chain(hi..w) {
+            (r[x], g[x], b[x]) = (black[0], black[1], black[2]);
+        }
+        let row = &src.pixels[sy as usize * src.width * 3..(sy as usize + 1) * src.width * 3];
+        let start = in_src(if t.flip { hi - 1 } else { lo }).expect("in range");
+        let pixels = &row[start * 3..(start + hi - lo) * 3];
+        let dst = (&mut r[lo..hi], &mut g[lo..hi], &mut b[lo..hi]);
+        // One specialised loop per combination, so that nothing is decided per pixel.
+        match (t.grayscale, t.mrle.is_some(), t.flip) {
+            (false, false, false) => fill::<false, false, false>(pixels, dst, &lut, &mix),
+            (false, false, true) => fill::<false, false, true>(pixels, dst, &lut, &mix),
+            (true, false, false) => fill::<true, false, false>(pixels, dst, &lut, &mix),
+            (true, false, true) => fill::<true, false, true>(pixels, dst, &lut, &mix),
+            (false, true, false) => fill::<false, true, false>(pixels, dst, &lut, &mix),
+            (false, true, true) => fill::<false, true, true>(pixels, dst, &lut, &mix),
+            (true, true, false) => fill::<true, true, false>(pixels, dst, &lut, &mix),
+            (true, true, true) => fill::<true, true, true>(pixels, dst, &lut, &mix),
+        }
+    }
+}
+
+/// MRLE's weights and the normalisation, for the per-pixel grey path.
+struct Mix {
+    weights: [f32; 3],
+    /// v / 255 for each byte v.
+    unit: [f32; 256],
+    mean: [f32; 3],
+    inv_std: [f32; 3],
+}
+
+/// Writes one row's source pixels (reversed when FLIP) to the three output planes.
+#[inline(always)]
+fn fill<const GRAY: bool, const MRLE: bool, const FLIP: bool>(
+    pixels: &[u8],
+    (r, g, b): (&mut [f32], &mut [f32], &mut [f32]),
+    lut: &[[f32; 256]; 3],
+    mix: &Mix,
+) {
+    let put = |((r, g), b): ((&mut f32, &mut f32), &mut f32), px: &[u8]| {
+        let mut p = [px[0], px[1], px[2]];
+        if GRAY {
+            let l = ((p[0] as u32 * 19595 + p[1] as u32 * 38470 + p[2] as u32 * 7471 + 0x8000)
+                >> 16) as u8;
+            p = [l, l, l];
+        }
+        if MRLE {
+            let (w, u) = (mix.weights, &mix.unit);
+            let v = w[0] * u[p[0] as usize] + w[1] * u[p[1] as usize] + w[2] * u[p[2] as usize];
+            *r = (v - mix.mean[0]) * mix.inv_std[0];
+            *g = (v - mix.mean[1]) * mix.inv_std[1];
+            *b = (v - mix.mean[2]) * mix.inv_std[2];
+        } else {
+            *r = lut[0][p[0] as usize];
+            *g = lut[1][p[1] as usize];
+            *b = lut[2][p[2] as usize];
+        }
+    };
+    let targets = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut());
+    if FLIP {
+        targets
+            .zip(pixels.chunks_exact(3).rev())
+            .for_each(|(t, px)| put(t, px));
+    } else {
+        targets
+            .zip(pixels.chunks_exact(3))
+            .for_each(|(t, px)| put(t, px));
     }
 }
 
@@ -223,9 +307,11 @@ fn radical(
     t: &mut Trace,
 ) {
     let (h, w) = (preset.height, preset.width);
-    let plane = h * w;
-    scratch.mask.clear();
-    scratch.mask.resize(3 * plane, 1.0);
+    // The mask holds 1 everywhere between uses; only the regions touched are reset after.
+    if scratch.mask.len() != 3 * h * w {
+        scratch.mask.clear();
+        scratch.mask.resize(3 * h * w, 1.0);
+    }
     let mut steps = Vec::new();
     for _ in 0..r.regions.attempts {
         t.rrle_attempts += 1;
@@ -236,7 +322,8 @@ fn radical(
         let mut factor = [1f32; 3];
         for c in 0..3 {
             let (m, s) = (preset.mean[c], preset.std[c]);
-            let rows = || (region.top..region.top + region.h).map(|y| (c * h + y) * w + region.left);
+            let rows =
+                || (region.top..region.top + region.h).map(|y| (c * h + y) * w + region.left);
             let max_n = rows()
                 .flat_map(|i| out[i..i + region.w].iter().copied())
                 .fold(f32::NEG_INFINITY, f32::max);
@@ -263,10 +350,29 @@ fn radical(
             alpha,
             factor,
         });
-        let min = scratch.mask.iter().copied().fold(f32::INFINITY, f32::min);
+        // Only this region's scales changed, and every other pixel is still at or above
+        // min_out (else the loop would have stopped): the rule needs this region's minimum.
+        let mut min = f32::INFINITY;
+        for c in 0..3 {
+            for y in region.top..region.top + region.h {
+                let i = (c * h + y) * w + region.left;
+                min = scratch.mask[i..i + region.w]
+                    .iter()
+                    .copied()
+                    .fold(min, f32::min);
+            }
+        }
         if min < r.min_out {
             t.rrle_min_scale = Some(min);
             break;
+        }
+    }
+    for s in &steps {
+        for c in 0..3 {
+            for y in s.region.top..s.region.top + s.region.h {
+                let i = (c * h + y) * w + s.region.left;
+                scratch.mask[i..i + s.region.w].fill(1.0);
+            }
         }
     }
     t.rrle = Some(steps);

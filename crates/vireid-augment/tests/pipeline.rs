@@ -12,7 +12,11 @@ fn random_image(h: usize, w: usize, seed: u64) -> Vec<u8> {
 
 fn run(preset: &Preset, img: &[u8], h: usize, w: usize, rng: &mut ChaCha8Rng) -> (Vec<f32>, Trace) {
     let mut out = vec![0f32; preset.output_len()];
-    let src = SourceImage { pixels: img, height: h, width: w };
+    let src = SourceImage {
+        pixels: img,
+        height: h,
+        width: w,
+    };
     let t = augment_one(preset, &src, rng, &mut out, &mut Scratch::default()).unwrap();
     (out, t)
 }
@@ -20,19 +24,33 @@ fn run(preset: &Preset, img: &[u8], h: usize, w: usize, rng: &mut ChaCha8Rng) ->
 /// Back to [0, 1] from normalised values.
 fn unnormalise(p: &Preset, out: &[f32]) -> Vec<f32> {
     let plane = p.height * p.width;
-    out.iter().enumerate().map(|(i, v)| v * p.std[i / plane] + p.mean[i / plane]).collect()
+    out.iter()
+        .enumerate()
+        .map(|(i, v)| v * p.std[i / plane] + p.mean[i / plane])
+        .collect()
 }
 
 #[test]
 fn same_seed_same_batch_whatever_the_threads() {
     let p = Preset::sysu().with_size(64, 32);
     let imgs: Vec<Vec<u8>> = (0..16).map(|s| random_image(64, 32, s)).collect();
-    let srcs: Vec<SourceImage> = imgs.iter().map(|i| SourceImage { pixels: i, height: 64, width: 32 }).collect();
+    let srcs: Vec<SourceImage> = imgs
+        .iter()
+        .map(|i| SourceImage {
+            pixels: i,
+            height: 64,
+            width: 32,
+        })
+        .collect();
     let mut a = vec![0f32; 16 * p.output_len()];
     let mut b = a.clone();
     let mut c = a.clone();
     augment_batch(&p, &srcs, 7, 0, &mut a).unwrap();
-    rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| augment_batch(&p, &srcs, 7, 0, &mut b).unwrap());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| augment_batch(&p, &srcs, 7, 0, &mut b).unwrap());
     augment_batch(&p, &srcs, 8, 0, &mut c).unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
@@ -78,7 +96,11 @@ fn geometry_and_normalize_are_exact() {
 
 #[test]
 fn grayscale_is_pils_luma() {
-    let p = Preset { grayscale_p: 1.0, ..Preset::regdb().plain() }.with_size(30, 16);
+    let p = Preset {
+        grayscale_p: 1.0,
+        ..Preset::regdb().plain()
+    }
+    .with_size(30, 16);
     let img = random_image(30, 16, 4);
     let (out, t) = run(&p, &img, 30, 16, &mut ChaCha8Rng::seed_from_u64(1));
     assert!(t.grayscale);
@@ -125,13 +147,20 @@ fn each_transform_fires_with_probability_one_half() {
     }
     for (i, c) in counts.iter().enumerate() {
         // Erasing fires with p = 0.5 times the chance that one of 100 attempts fits (1 here).
-        assert!(within(*c as f64 / n as f64, 0.5, 0.5, n, 4.5), "transform {i}: {c} of {n}");
+        assert!(
+            within(*c as f64 / n as f64, 0.5, 0.5, n, 4.5),
+            "transform {i}: {c} of {n}"
+        );
     }
 }
 
 #[test]
 fn mrle_weights_follow_normalised_beta_draws() {
-    let p = Preset { mrle: Some(vireid_augment::Mrle { p: 1.0, beta: 0.3 }), ..Preset::sysu().plain() }.with_size(24, 12);
+    let p = Preset {
+        mrle: Some(vireid_augment::Mrle { p: 1.0, beta: 0.3 }),
+        ..Preset::sysu().plain()
+    }
+    .with_size(24, 12);
     let img = random_image(24, 12, 6);
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let n = 40_000;
@@ -156,18 +185,35 @@ fn mrle_weights_follow_normalised_beta_draws() {
         x / (x + y)
     };
     let m = 400_000;
-    let sim: Vec<f64> = (0..m).map(|_| {
-        let (a, b, c) = (draw(), draw(), draw());
-        a / (a + b + c)
-    }).collect();
+    let sim: Vec<f64> = (0..m)
+        .map(|_| {
+            let (a, b, c) = (draw(), draw(), draw());
+            a / (a + b + c)
+        })
+        .collect();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let var = |v: &[f64]| { let mu = mean(v); v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / v.len() as f64 };
+    let var = |v: &[f64]| {
+        let mu = mean(v);
+        v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / v.len() as f64
+    };
     let (sim_mean, sim_var) = (mean(&sim), var(&sim));
-    assert!((sim_mean - 1.0 / 3.0).abs() < 0.003, "simulation mean {sim_mean}");
-    assert!(within(mean(&ws), 1.0 / 3.0, sim_var.sqrt(), n, 4.5), "mean {}", mean(&ws));
+    assert!(
+        (sim_mean - 1.0 / 3.0).abs() < 0.003,
+        "simulation mean {sim_mean}"
+    );
+    assert!(
+        within(mean(&ws), 1.0 / 3.0, sim_var.sqrt(), n, 4.5),
+        "mean {}",
+        mean(&ws)
+    );
     // Variance: standard error of a sample variance, sqrt((mu4 - var^2) / n), mu4 <= var.
     let se = (sim_var / n as f64).sqrt();
-    assert!((var(&ws) - sim_var).abs() < 4.5 * se, "variance {} vs {}", var(&ws), sim_var);
+    assert!(
+        (var(&ws) - sim_var).abs() < 4.5 * se,
+        "variance {} vs {}",
+        var(&ws),
+        sim_var
+    );
 }
 
 /// Recomputes the accumulated scale mask from a trace.
@@ -188,8 +234,15 @@ fn mask_min(p: &Preset, steps: &[vireid_augment::RrleStep]) -> f32 {
 #[test]
 fn rrle_regions_factors_and_stopping_rule() {
     let base = Preset::sysu();
-    let rr = vireid_augment::Rrle { p: 1.0, ..base.rrle.unwrap() };
-    let p = Preset { rrle: Some(rr), ..base.plain() }.with_size(96, 48);
+    let rr = vireid_augment::Rrle {
+        p: 1.0,
+        ..base.rrle.unwrap()
+    };
+    let p = Preset {
+        rrle: Some(rr),
+        ..base.plain()
+    }
+    .with_size(96, 48);
     let img = random_image(96, 48, 8);
     let mut rng = ChaCha8Rng::seed_from_u64(31);
     let (area, mut alphas, mut stopped) = ((96 * 48) as f64, Vec::new(), 0);
@@ -202,9 +255,15 @@ fn rrle_regions_factors_and_stopping_rule() {
             let frac = (r.h * r.w) as f64 / area;
             // Rounding each side moves the area by less than one row and one column.
             let slack = (r.h + r.w + 1) as f64 / area;
-            assert!(frac >= 0.02 - slack && frac <= 0.4 + slack, "area fraction {frac}");
+            assert!(
+                frac >= 0.02 - slack && frac <= 0.4 + slack,
+                "area fraction {frac}"
+            );
             let aspect = r.h as f64 / r.w as f64;
-            assert!(aspect >= 0.3 * 0.8 && aspect <= (1.0 / 0.3) * 1.25, "aspect {aspect}");
+            assert!(
+                (0.3 * 0.8..=(1.0 / 0.3) * 1.25).contains(&aspect),
+                "aspect {aspect}"
+            );
             assert!(r.top + r.h <= 96 && r.left + r.w <= 48 && r.h < 96 && r.w < 48);
             alphas.extend(s.alpha.iter().map(|&a| a as f64));
             for c in 0..3 {
@@ -226,21 +285,37 @@ fn rrle_regions_factors_and_stopping_rule() {
             }
         }
     }
-    assert!(stopped > 2500, "the stopping rule should usually end the loop ({stopped})");
+    assert!(
+        stopped > 2500,
+        "the stopping rule should usually end the loop ({stopped})"
+    );
     // Beta(0.4, 0.4): mean 1/2, variance 0.4^2 / (0.8^2 * 1.8).
     let n = alphas.len();
     let mean = alphas.iter().sum::<f64>() / n as f64;
     let var = alphas.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n as f64;
     let want_var: f64 = 0.16 / (0.64 * 1.8);
-    assert!(within(mean, 0.5, want_var.sqrt(), n, 4.5), "alpha mean {mean}");
-    assert!((var - want_var).abs() < 0.01, "alpha variance {var} vs {want_var}");
+    assert!(
+        within(mean, 0.5, want_var.sqrt(), n, 4.5),
+        "alpha mean {mean}"
+    );
+    assert!(
+        (var - want_var).abs() < 0.01,
+        "alpha variance {var} vs {want_var}"
+    );
 }
 
 #[test]
 fn erasing_fills_one_rectangle_with_the_mean() {
     let base = Preset::sysu();
-    let e = vireid_augment::Erasing { p: 1.0, ..base.erasing.unwrap() };
-    let p = Preset { erasing: Some(e), ..base.plain() }.with_size(60, 30);
+    let e = vireid_augment::Erasing {
+        p: 1.0,
+        ..base.erasing.unwrap()
+    };
+    let p = Preset {
+        erasing: Some(e),
+        ..base.plain()
+    }
+    .with_size(60, 30);
     let img = random_image(60, 30, 12);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let mut fracs = Vec::new();
@@ -265,20 +340,32 @@ fn erasing_fills_one_rectangle_with_the_mean() {
 
 #[test]
 fn no_nan_or_infinity_in_100k_augmentations() {
-    let presets = [Preset::sysu().with_size(24, 12), Preset::regdb().with_size(24, 12)];
-    let images = [vec![0u8; 24 * 12 * 3], vec![255u8; 24 * 12 * 3], random_image(24, 12, 1), {
-        // Dark except a few pixels: regions inside it have tiny maxima.
-        let mut v = vec![0u8; 24 * 12 * 3];
-        v[100] = 1;
-        v
-    }];
+    let presets = [
+        Preset::sysu().with_size(24, 12),
+        Preset::regdb().with_size(24, 12),
+    ];
+    let images = [
+        vec![0u8; 24 * 12 * 3],
+        vec![255u8; 24 * 12 * 3],
+        random_image(24, 12, 1),
+        {
+            // Dark except a few pixels: regions inside it have tiny maxima.
+            let mut v = vec![0u8; 24 * 12 * 3];
+            v[100] = 1;
+            v
+        },
+    ];
     let mut rng = ChaCha8Rng::seed_from_u64(100);
     let mut scratch = Scratch::default();
     let mut out = vec![0f32; presets[0].output_len()];
     for i in 0..100_000 {
         let p = &presets[i % 2];
         let img = &images[(i / 2) % images.len()];
-        let src = SourceImage { pixels: img, height: 24, width: 12 };
+        let src = SourceImage {
+            pixels: img,
+            height: 24,
+            width: 12,
+        };
         augment_one(p, &src, &mut rng, &mut out, &mut scratch).unwrap();
         assert!(out.iter().all(|v| v.is_finite()), "augmentation {i}");
     }
@@ -290,13 +377,35 @@ fn bad_buffers_are_errors() {
     let img = vec![0u8; 10];
     let mut out = vec![0f32; p.output_len()];
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let src = SourceImage { pixels: &img, height: 24, width: 12 };
-    assert!(augment_one(&p, &src, &mut rng, &mut out, &mut Scratch::default()).unwrap_err().to_string().contains("10 bytes"));
+    let src = SourceImage {
+        pixels: &img,
+        height: 24,
+        width: 12,
+    };
+    assert!(
+        augment_one(&p, &src, &mut rng, &mut out, &mut Scratch::default())
+            .unwrap_err()
+            .to_string()
+            .contains("10 bytes")
+    );
     let img = vec![0u8; 2 * 2 * 3];
-    let src = SourceImage { pixels: &img, height: 2, width: 2 };
-    assert!(augment_one(&p, &src, &mut rng, &mut out, &mut Scratch::default()).unwrap_err().to_string().contains("smaller than"));
+    let src = SourceImage {
+        pixels: &img,
+        height: 2,
+        width: 2,
+    };
+    assert!(
+        augment_one(&p, &src, &mut rng, &mut out, &mut Scratch::default())
+            .unwrap_err()
+            .to_string()
+            .contains("smaller than")
+    );
     let mut short = vec![0f32; 5];
     let img = vec![0u8; 24 * 12 * 3];
-    let src = SourceImage { pixels: &img, height: 24, width: 12 };
+    let src = SourceImage {
+        pixels: &img,
+        height: 24,
+        width: 12,
+    };
     assert!(augment_one(&p, &src, &mut rng, &mut short, &mut Scratch::default()).is_err());
 }

@@ -30,8 +30,8 @@ enum Command {
     Splits(commands::splits::Args),
     /// CMC, mAP and mINP of a distance matrix, or of every trial of a folder of features.
     Metrics(commands::metrics::Args),
-    /// (Not yet available) a grid of training augmentations.
-    Augment(commands::planned::Args),
+    /// A picture of the training augmentation: the pipeline and each transform on an image.
+    Augment(commands::augment::Args),
     /// (Not yet available) train the two-stream network.
     Train(commands::planned::Args),
     /// (Not yet available) the reference's test protocol on a checkpoint.
@@ -49,7 +49,7 @@ fn main() {
         Command::Prepare(a) => commands::prepare::run(a),
         Command::Splits(a) => commands::splits::run(a),
         Command::Metrics(a) => commands::metrics::run(a),
-        Command::Augment(_) => commands::planned::run("augment", 4),
+        Command::Augment(a) => commands::augment::run(a),
         Command::Train(_) => commands::planned::run("train", 6),
         Command::Test(_) => commands::planned::run("test", 5),
         Command::Extract(_) => commands::planned::run("extract", 5),

@@ -1,3 +1,4 @@
+pub mod augment;
 pub mod metrics;
 pub mod planned;
 pub mod prepare;

@@ -1,0 +1,192 @@
+use super::{print_json, DatasetArg};
+use anyhow::{Context, Result};
+use ndarray::Array4;
+use std::path::PathBuf;
+use vireid_augment::{
+    augment_one, image_rng, ChannelExchange, Erasing, Mrle, Preset, Rrle, Scratch, SourceImage,
+};
+use vireid_data::image_io::load_resized;
+use vireid_data::Size;
+
+/// Show what the training augmentation does to an image: a PNG grid with the original beside
+/// N augmented views (first row: the dataset's whole pipeline), then one row per individual
+/// transform, each forced on, so that a person can see what each does.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Whose pipeline: sysu, or regdb / llcm (which add random grayscale).
+    #[arg(long, value_enum)]
+    dataset: DatasetArg,
+    /// The image (JPEG, PNG or BMP); it is first resized to 384 x 192 as the cache is.
+    #[arg(long)]
+    input: PathBuf,
+    /// Augmented views per row.
+    #[arg(long, default_value_t = 8)]
+    n: usize,
+    /// Seed of every random draw; the same seed draws the same grid.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The PNG grid to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the N pipeline views exactly as the network receives them: float32
+    /// N x 3 x 384 x 192, normalised.
+    #[arg(long)]
+    dump: Option<PathBuf>,
+    /// Print a JSON description (rows, what each decided) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+const GAP: usize = 4;
+
+/// The rows of the grid: a name and the preset that shows it.
+fn rows(full: Preset) -> Vec<(&'static str, Preset)> {
+    let plain = full.plain();
+    let no_geometry = Preset {
+        flip_p: 0.0,
+        pad: 0,
+        ..plain
+    };
+    let r = full
+        .rrle
+        .unwrap_or(Preset::sysu().rrle.expect("sysu has RRLE"));
+    let e = full
+        .erasing
+        .unwrap_or(Preset::sysu().erasing.expect("sysu has erasing"));
+    let m = full.mrle.unwrap_or(Mrle { p: 1.0, beta: 0.3 });
+    vec![
+        ("pipeline", full),
+        ("pad + crop + flip", plain),
+        (
+            "grayscale (p=1)",
+            Preset {
+                grayscale_p: 1.0,
+                ..no_geometry
+            },
+        ),
+        (
+            "moderate RLE (p=1)",
+            Preset {
+                mrle: Some(Mrle { p: 1.0, ..m }),
+                ..no_geometry
+            },
+        ),
+        (
+            "radical RLE (p=1)",
+            Preset {
+                rrle: Some(Rrle { p: 1.0, ..r }),
+                ..no_geometry
+            },
+        ),
+        (
+            "random erasing (p=1)",
+            Preset {
+                erasing: Some(Erasing { p: 1.0, ..e }),
+                ..no_geometry
+            },
+        ),
+        (
+            "channel exchange (CAJ)",
+            Preset {
+                channel_exchange: Some(ChannelExchange { grey_p: 0.5 }),
+                ..no_geometry
+            },
+        ),
+    ]
+}
+
+pub fn run(a: Args) -> Result<()> {
+    anyhow::ensure!(a.n >= 1, "--n must be at least 1");
+    let full = match a.dataset {
+        DatasetArg::Sysu => Preset::sysu(),
+        DatasetArg::Regdb => Preset::regdb(),
+        DatasetArg::Llcm => Preset::llcm(),
+    };
+    let (h, w) = (full.height, full.width);
+    let pixels = load_resized(&a.input, Size::new(h as u32, w as u32))?;
+    let src = SourceImage {
+        pixels: &pixels,
+        height: h,
+        width: w,
+    };
+    let rows = rows(full);
+    let (cols, cell_w, cell_h) = (a.n + 1, w + GAP, h + GAP);
+    let mut grid = image::RgbImage::from_pixel(
+        (cols * cell_w) as u32,
+        (rows.len() * cell_h) as u32,
+        image::Rgb([255, 255, 255]),
+    );
+    let mut blit = |row: usize, col: usize, rgb: &dyn Fn(usize, usize) -> [u8; 3]| {
+        for y in 0..h {
+            for x in 0..w {
+                grid.put_pixel(
+                    (col * cell_w + x) as u32,
+                    (row * cell_h + y) as u32,
+                    image::Rgb(rgb(y, x)),
+                );
+            }
+        }
+    };
+    let mut dump = Array4::<f32>::zeros((a.n, 3, h, w));
+    let mut described = Vec::new();
+    let mut scratch = Scratch::default();
+    let mut out = vec![0f32; full.output_len()];
+    for (r, (name, preset)) in rows.iter().enumerate() {
+        blit(r, 0, &|y, x| {
+            let i = (y * w + x) * 3;
+            [pixels[i], pixels[i + 1], pixels[i + 2]]
+        });
+        let mut traces = Vec::new();
+        for v in 0..a.n {
+            let mut rng = image_rng(a.seed ^ ((r as u64) << 32), v as u64);
+            let trace = augment_one(preset, &src, &mut rng, &mut out, &mut scratch)?;
+            if r == 0 {
+                dump.slice_mut(ndarray::s![v, .., .., ..])
+                    .as_slice_mut()
+                    .expect("contiguous")
+                    .copy_from_slice(&out);
+            }
+            let plane = h * w;
+            let shown = |y: usize, x: usize| -> [u8; 3] {
+                std::array::from_fn(|c| {
+                    let v = out[c * plane + y * w + x] * preset.std[c] + preset.mean[c];
+                    (v.clamp(0.0, 1.0) * 255.0).round() as u8
+                })
+            };
+            blit(r, v + 1, &shown);
+            traces.push(trace);
+        }
+        described.push(serde_json::json!({ "row": r, "name": name, "views": traces }));
+    }
+    if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    grid.save(&a.out)
+        .with_context(|| format!("cannot write {}", a.out.display()))?;
+    if let Some(path) = &a.dump {
+        ndarray_npy::write_npy(path, &dump)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if a.json {
+        return print_json(
+            &serde_json::json!({ "grid": a.out, "dump": a.dump, "rows": described }),
+        );
+    }
+    println!(
+        "wrote {} ({} rows of the original and {} views):",
+        a.out.display(),
+        rows.len(),
+        a.n
+    );
+    for (r, (name, _)) in rows.iter().enumerate() {
+        println!("  row {}: {name}", r + 1);
+    }
+    if let Some(d) = &a.dump {
+        println!(
+            "wrote {} (float32 {} x 3 x {h} x {w}, normalised, the pipeline row)",
+            d.display(),
+            a.n
+        );
+    }
+    Ok(())
+}
