@@ -7,6 +7,7 @@ pub mod error;
 pub mod params;
 pub mod pipeline;
 pub mod region;
+pub mod transforms;
 
 pub use error::AugmentError;
 pub use params::{ChannelExchange, Erasing, Mrle, Preset, Regions, Rrle};

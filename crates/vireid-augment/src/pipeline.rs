@@ -85,7 +85,7 @@ fn check(preset: &Preset, src: &SourceImage, out: &[f32]) -> Result<(), AugmentE
 }
 
 /// Python's `random.uniform(0, 1) > p` test, inverted: applied with probability p.
-fn happens(rng: &mut impl Rng, p: f64) -> bool {
+pub(crate) fn happens(rng: &mut impl Rng, p: f64) -> bool {
     p > 0.0 && rng.random::<f64>() <= p
 }
 
@@ -112,13 +112,7 @@ pub fn augment_one(
     };
     if let Some(m) = preset.mrle {
         if happens(rng, m.p) {
-            let draws = [beta(rng, m.beta), beta(rng, m.beta), beta(rng, m.beta)];
-            let sum: f32 = draws.iter().sum();
-            t.mrle = Some(if sum > 0.0 {
-                draws.map(|d| d / sum)
-            } else {
-                [1.0 / 3.0; 3]
-            });
+            t.mrle = Some(crate::transforms::mrle_weights(rng, m.beta));
         }
     }
     base_pass(preset, src, &t, out);
@@ -379,7 +373,7 @@ fn radical(
 }
 
 /// The CAJ channel augmentation on normalised planes.
-fn exchange(out: &mut [f32], plane: usize, choice: u8) {
+pub(crate) fn exchange(out: &mut [f32], plane: usize, choice: u8) {
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
     match choice {

@@ -409,3 +409,66 @@ fn bad_buffers_are_errors() {
     };
     assert!(augment_one(&p, &src, &mut rng, &mut short, &mut Scratch::default()).is_err());
 }
+
+/// The fused pipeline equals the transforms applied one by one, from the same stream: same
+/// decisions, and the same pixels up to float rounding (RRLE and erasing work on normalised
+/// values in the fused path).
+#[test]
+fn fused_pipeline_equals_the_transforms_one_by_one() {
+    use vireid_augment::transforms::{compose, HwcImage};
+    let presets = [
+        Preset::sysu().with_size(64, 32),
+        Preset::regdb().with_size(64, 32),
+        Preset {
+            channel_exchange: Some(vireid_augment::ChannelExchange { grey_p: 0.5 }),
+            ..Preset::llcm()
+        }
+        .with_size(64, 32),
+    ];
+    for (k, p) in presets.iter().enumerate() {
+        for seed in 0..300u64 {
+            let pixels = if seed % 7 == 0 {
+                vec![0u8; 64 * 32 * 3]
+            } else {
+                random_image(64, 32, seed)
+            };
+            let (fused, t1) = run(p, &pixels, 64, 32, &mut image_rng(seed, k as u64));
+            let src = HwcImage {
+                height: 64,
+                width: 32,
+                pixels,
+            };
+            let (units, t2) = compose(p, &src, &mut image_rng(seed, k as u64));
+            assert_eq!(t1.grayscale, t2.grayscale);
+            assert_eq!((t1.top, t1.left, t1.flip), (t2.top, t2.left, t2.flip));
+            assert_eq!(t1.mrle, t2.mrle);
+            assert_eq!(t1.erased, t2.erased);
+            assert_eq!(t1.exchange, t2.exchange);
+            assert_eq!(
+                t1.rrle.as_ref().map(Vec::len),
+                t2.rrle.as_ref().map(Vec::len),
+                "preset {k} seed {seed}"
+            );
+            if let (Some(a), Some(b)) = (&t1.rrle, &t2.rrle) {
+                for (x, y) in a.iter().zip(b) {
+                    assert_eq!((x.region, x.alpha), (y.region, y.alpha));
+                    for c in 0..3 {
+                        assert!(
+                            (x.factor[c] - y.factor[c]).abs() <= 1e-4 * y.factor[c].abs().max(1.0),
+                            "factor {x:?} vs {y:?}"
+                        );
+                    }
+                }
+            }
+            let worst = fused
+                .iter()
+                .zip(&units.data)
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                .fold(0f32, f32::max);
+            assert!(
+                worst < 1e-4,
+                "preset {k} seed {seed}: relative difference {worst}"
+            );
+        }
+    }
+}
