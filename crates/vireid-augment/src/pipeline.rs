@@ -139,14 +139,7 @@ pub fn augment_one(
         }
     }
     if let Some(ce) = preset.channel_exchange {
-        let idx = rng.random_range(0..=3u8);
-        let choice = if idx < 3 {
-            idx
-        } else if happens(rng, ce.grey_p) {
-            3
-        } else {
-            4
-        };
+        let choice = exchange_choice(rng, &ce);
         exchange(out, h * w, choice);
         t.exchange = Some(choice);
     }
@@ -370,6 +363,19 @@ fn radical(
         }
     }
     t.rrle = Some(steps);
+}
+
+/// The CAJ draw: `randint(0, 3)`; 0..=2 copy that channel, 3 is grey with probability
+/// `grey_p` (returned as 3) or nothing (returned as 4).
+pub(crate) fn exchange_choice(rng: &mut impl Rng, ce: &crate::params::ChannelExchange) -> u8 {
+    let idx = rng.random_range(0..=3u8);
+    if idx < 3 {
+        idx
+    } else if happens(rng, ce.grey_p) {
+        3
+    } else {
+        4
+    }
 }
 
 /// The CAJ channel augmentation on normalised planes.

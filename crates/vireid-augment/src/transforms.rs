@@ -4,7 +4,7 @@
 //! from the same random stream, which the tests check.
 
 use crate::params::{Preset, Regions};
-use crate::pipeline::{exchange, happens, RrleStep, Trace};
+use crate::pipeline::{exchange, exchange_choice, happens, RrleStep, Trace};
 use crate::region::{attempt, Region};
 use rand::Rng;
 use rand_distr::{Beta, Distribution};
@@ -240,14 +240,7 @@ pub fn compose(preset: &Preset, src: &HwcImage, rng: &mut impl Rng) -> (ChwTenso
     }
     normalize(&mut x, preset.mean, preset.std);
     if let Some(ce) = preset.channel_exchange {
-        let idx = rng.random_range(0..=3u8);
-        let choice = if idx < 3 {
-            idx
-        } else if happens(rng, ce.grey_p) {
-            3
-        } else {
-            4
-        };
+        let choice = exchange_choice(rng, &ce);
         exchange(&mut x.data, preset.height * preset.width, choice);
         t.exchange = Some(choice);
     }

@@ -91,6 +91,21 @@ pub struct PrepareReport {
     pub files: Vec<PathBuf>,
 }
 
+impl PrepareReport {
+    /// The report of a training set, before anything is written.
+    pub fn new(set: &TrainSet, dataset: Dataset, size: Size) -> Self {
+        Self {
+            dataset,
+            size,
+            visible: set.visible.len(),
+            thermal: set.thermal.len(),
+            classes: set.num_classes(),
+            up_to_date: false,
+            files: Vec::new(),
+        }
+    }
+}
+
 fn fingerprint(root: &Path, set: &TrainSet) -> Result<String> {
     let stamp = |item: &TrainItem| -> Result<(u64, u128)> {
         let path = root.join(&item.path);
@@ -165,20 +180,13 @@ pub fn prepare(
         thermal: set.thermal.len(),
         inputs: fingerprint(root, set)?,
     };
-    let mut report = PrepareReport {
-        dataset,
-        size,
-        visible: set.visible.len(),
-        thermal: set.thermal.len(),
-        classes: set.num_classes(),
-        up_to_date: false,
-        files: vec![
-            paths.visible_images.clone(),
-            paths.visible_labels.clone(),
-            paths.thermal_images.clone(),
-            paths.thermal_labels.clone(),
-        ],
-    };
+    let mut report = PrepareReport::new(set, dataset, size);
+    report.files = vec![
+        paths.visible_images.clone(),
+        paths.visible_labels.clone(),
+        paths.thermal_images.clone(),
+        paths.thermal_labels.clone(),
+    ];
     if read_manifest(&paths.manifest).as_ref() == Some(&manifest)
         && cache_complete(paths, &manifest)
     {

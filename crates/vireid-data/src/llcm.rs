@@ -2,9 +2,9 @@
 //! `test_vis/cam1..cam9/NNNN/` and `test_nir/cam{1,2,4..9}/NNNN/`.
 
 use crate::error::Result;
-use crate::listing::{read_id_list, read_index_list, require_root};
+use crate::listing::{read_id_list, require_root};
 use crate::protocol::{collect_groups, shared_query_split, Camera, Direction, Protocol, Split};
-use crate::trainset::{TrainItem, TrainSet};
+use crate::trainset::TrainSet;
 use std::path::Path;
 
 /// The visible test cameras, in order.
@@ -100,17 +100,6 @@ pub(crate) fn splits(root: &Path, protocol: &Protocol, trials: &[u32]) -> Result
 /// The training set as listed in `idx/train_vis.txt` and `idx/train_nir.txt`, labels as given.
 pub fn train_set(root: &Path) -> Result<TrainSet> {
     require_root(root)?;
-    let read = |name: &str| -> Result<Vec<TrainItem>> {
-        Ok(read_index_list(root, &root.join("idx").join(name))?
-            .into_iter()
-            .map(|l| TrainItem {
-                path: l.path,
-                label: l.label,
-            })
-            .collect())
-    };
-    Ok(TrainSet {
-        visible: read("train_vis.txt")?,
-        thermal: read("train_nir.txt")?,
-    })
+    let idx = root.join("idx");
+    TrainSet::from_lists(root, &idx.join("train_vis.txt"), &idx.join("train_nir.txt"))
 }

@@ -6,7 +6,7 @@
 use crate::error::{DataError, Result};
 use crate::listing::{read_index_list, require_dir, require_root};
 use crate::protocol::{Direction, Entry, Protocol, Shot, Split, TrialSplit};
-use crate::trainset::{TrainItem, TrainSet};
+use crate::trainset::TrainSet;
 use std::path::Path;
 
 pub const VISIBLE_CAM: u32 = 1;
@@ -74,18 +74,6 @@ pub(crate) fn splits(root: &Path, protocol: &Protocol, trials: &[u32]) -> Result
 /// The training images of one trial, labels as listed.
 pub fn train_set(root: &Path, trial: u32) -> Result<TrainSet> {
     check_layout(root)?;
-    let read = |modality: &str| -> Result<Vec<TrainItem>> {
-        let list = root.join(format!("idx/train_{modality}_{trial}.txt"));
-        Ok(read_index_list(root, &list)?
-            .into_iter()
-            .map(|l| TrainItem {
-                path: l.path,
-                label: l.label,
-            })
-            .collect())
-    };
-    Ok(TrainSet {
-        visible: read("visible")?,
-        thermal: read("thermal")?,
-    })
+    let list = |modality: &str| root.join(format!("idx/train_{modality}_{trial}.txt"));
+    TrainSet::from_lists(root, &list("visible"), &list("thermal"))
 }

@@ -1,6 +1,8 @@
 //! The training images of a dataset: paths and class labels per modality.
 
-use std::path::PathBuf;
+use crate::error::Result;
+use crate::listing::read_index_list;
+use std::path::{Path, PathBuf};
 
 /// One training image: its path relative to the dataset root and its class label.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,5 +36,24 @@ impl TrainSet {
         labels.sort_unstable();
         labels.dedup();
         labels.len()
+    }
+}
+
+impl TrainSet {
+    /// A training set listed in two `path label` index files (RegDB, LLCM), labels as given.
+    pub fn from_lists(root: &Path, visible: &Path, thermal: &Path) -> Result<TrainSet> {
+        let read = |list: &Path| -> Result<Vec<TrainItem>> {
+            Ok(read_index_list(root, list)?
+                .into_iter()
+                .map(|l| TrainItem {
+                    path: l.path,
+                    label: l.label,
+                })
+                .collect())
+        };
+        Ok(TrainSet {
+            visible: read(visible)?,
+            thermal: read(thermal)?,
+        })
     }
 }

@@ -78,15 +78,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let tick = |n: usize| pb.inc(n as u64);
     let report = pool.install(|| {
         if a.check {
-            check(&a.root, &set, size, &tick).map(|()| PrepareReport {
-                dataset,
-                size,
-                visible: set.visible.len(),
-                thermal: set.thermal.len(),
-                classes: set.num_classes(),
-                up_to_date: false,
-                files: Vec::new(),
-            })
+            check(&a.root, &set, size, &tick).map(|()| PrepareReport::new(&set, dataset, size))
         } else {
             prepare(&a.root, &set, dataset, &paths, size, &tick)
         }
