@@ -193,14 +193,15 @@ fn count_before<T: Distance>(
     flags: Option<&mut [u8]>,
     out: &mut Vec<usize>,
 ) {
+    // 32-bit lanes throughout (a row has far fewer than 2^32 items), so that the compiler
+    // packs eight comparisons in a vector.
     let count = |r: &[T], k: &[u32], dh: T, or_equal: bool| -> usize {
-        r.iter()
-            .zip(k)
-            .map(|(&d, &k)| {
-                let b = if or_equal { d <= dh } else { d < dh };
-                (u32::from(b) & k) as usize
-            })
-            .sum()
+        let n: u32 = if or_equal {
+            r.iter().zip(k).map(|(&d, &k)| u32::from(d <= dh) & k).sum()
+        } else {
+            r.iter().zip(k).map(|(&d, &k)| u32::from(d < dh) & k).sum()
+        };
+        n as usize
     };
     for &(dh, jh) in hits {
         out.push(
@@ -293,7 +294,7 @@ pub fn per_query<T: Distance, R: Rows<T>>(
                 s.flags.resize(n_ids, 0);
                 let flags = distinct.then_some(&mut s.flags[..]);
                 match n_hits {
-                    0..=16 => count_before(row, &s.keep, &s.hits, &dense, flags, &mut s.before),
+                    0..=64 => count_before(row, &s.keep, &s.hits, &dense, flags, &mut s.before),
                     _ => {
                         // Many matches (multi-shot): place each item among the sorted matches.
                         s.hist.clear();

@@ -313,9 +313,11 @@ fn run_features(a: &Args, dir: &Path, params: Option<RerankParams>) -> Result<()
     }
     print!("{}", trial_table(&report));
     println!(
-        "evaluated {} trial(s) x 4 scores in {:.3} s",
+        "evaluated {} trial(s) x 4 scores in {:.3} s ({:.3} s similarities, {:.3} s ranking and metrics)",
         trials.len(),
-        seconds
+        seconds,
+        report.seconds_similarity,
+        report.seconds_ranking
     );
     Ok(())
 }
