@@ -11,7 +11,9 @@ pub mod similarity;
 pub mod trials;
 
 pub use error::{EvalError, Result};
-pub use metrics::{aggregate, evaluate, per_query, validate, Labels, Metrics, QueryResult};
+pub use metrics::{
+    aggregate, evaluate, per_query, per_query_multi, validate, Labels, Metrics, QueryResult,
+};
 pub use protocol::EvalProtocol;
 pub use rerank::{rerank, RerankParams};
 pub use trials::{

@@ -45,6 +45,16 @@ pub struct Metrics {
     pub valid_queries: usize,
 }
 
+impl QueryResult {
+    /// A query whose id has no image left in the gallery: not counted.
+    pub const NO_MATCH: QueryResult = QueryResult {
+        first_hit: None,
+        ap: 0.0,
+        inp: 0.0,
+        matches: 0,
+    };
+}
+
 impl Metrics {
     /// CMC at 1-based `rank`, clamped to the curve's length.
     pub fn rank(&self, rank: usize) -> f64 {
@@ -158,18 +168,25 @@ pub fn validate<T: Distance>(
 
 /// Scratch space of one worker, reused across queries.
 struct Scratch<T> {
-    /// Matches as (distance, gallery index), sorted.
-    hits: Vec<(T, usize)>,
+    /// Gallery indices of the query's matches (after the protocol's removals).
+    hit_index: Vec<usize>,
     /// 1 for each gallery item that is another person's and not dropped by the protocol.
     keep: Vec<u32>,
+    /// The row, when it has to be computed or copied.
+    row: Vec<T>,
+    score: ScoreScratch<T>,
+}
+
+/// Scratch space for one query under one score.
+struct ScoreScratch<T> {
+    /// Matches as (distance, gallery index), sorted.
+    hits: Vec<(T, usize)>,
     /// Kept non-matches ranked before each match.
     before: Vec<usize>,
     /// hist[t]: kept non-matches ranked after exactly t matches (many-match path).
     hist: Vec<usize>,
     /// Per dense gallery id: seen before the first match (distinct-id counting).
     flags: Vec<u8>,
-    /// The row, when it has to be computed or copied.
-    row: Vec<T>,
 }
 
 /// Whether `a` ranks before `b`: smaller distance, or equal distance and smaller index.
@@ -225,7 +242,24 @@ pub fn per_query<T: Distance, R: Rows<T>>(
     gallery: Labels,
     protocol: EvalProtocol,
 ) -> Vec<QueryResult> {
-    let (nq, ng) = dist.dim();
+    per_query_multi(std::slice::from_ref(dist), query, gallery, protocol)
+        .pop()
+        .expect("one score")
+}
+
+/// Evaluates every query under several distance matrices of the same gallery at once (the
+/// reference's four scores): what depends only on the labels (the protocol's removals, the
+/// query's matches) is worked out once per query. Returns one result list per matrix.
+pub fn per_query_multi<T: Distance, R: Rows<T>>(
+    scores: &[R],
+    query: Labels,
+    gallery: Labels,
+    protocol: EvalProtocol,
+) -> Vec<Vec<QueryResult>> {
+    let Some(first) = scores.first() else {
+        return Vec::new();
+    };
+    let (nq, ng) = first.dim();
     // Dense gallery ids, so that distinct-id counting is an array lookup.
     let mut sorted_ids: Vec<i64> = gallery.ids.to_vec();
     sorted_ids.sort_unstable();
@@ -237,45 +271,43 @@ pub fn per_query<T: Distance, R: Rows<T>>(
         .collect();
     let n_ids = sorted_ids.len();
     let no_cams = vec![0i64; ng.max(query.ids.len())];
-    let g_cams = gallery.cams.unwrap_or(&no_cams[..ng]);
+    let g_cams = &gallery.cams.unwrap_or(&no_cams[..ng])[..ng];
     let q_cams = query.cams.unwrap_or(&no_cams[..query.ids.len()]);
+    let g_ids = &gallery.ids[..ng];
+    let distinct = protocol.distinct_id_cmc();
 
-    (0..nq)
+    let per_query: Vec<Vec<QueryResult>> = (0..nq)
         .into_par_iter()
         .map_init(
             || Scratch::<T> {
-                hits: Vec::new(),
-                hist: Vec::new(),
+                hit_index: Vec::new(),
                 keep: Vec::new(),
-                before: Vec::new(),
-                flags: Vec::new(),
                 row: Vec::new(),
+                score: ScoreScratch {
+                    hits: Vec::new(),
+                    before: Vec::new(),
+                    hist: Vec::new(),
+                    flags: Vec::new(),
+                },
             },
             |s, qi| {
-                let row = dist.distances(qi, &mut s.row);
                 let (q_id, q_cam) = (query.ids[qi], q_cams[qi]);
-                let g_ids = &gallery.ids[..ng];
-                let g_cams = &g_cams[..ng];
-                s.hits.clear();
-                for (j, (&id, &cam)) in g_ids.iter().zip(g_cams).enumerate() {
-                    if id == q_id && !protocol.ignores(q_id, q_cam, id, cam) {
-                        s.hits.push((row[j], j));
-                    }
+                s.hit_index.clear();
+                s.hit_index.extend(
+                    g_ids
+                        .iter()
+                        .zip(g_cams)
+                        .enumerate()
+                        .filter(|(_, (&id, &cam))| {
+                            id == q_id && !protocol.ignores(q_id, q_cam, id, cam)
+                        })
+                        .map(|(j, _)| j),
+                );
+                if s.hit_index.is_empty() {
+                    return vec![QueryResult::NO_MATCH; scores.len()];
                 }
-                if s.hits.is_empty() {
-                    return QueryResult {
-                        first_hit: None,
-                        ap: 0.0,
-                        inp: 0.0,
-                        matches: 0,
-                    };
-                }
-                s.hits
-                    .sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));
-                let n_hits = s.hits.len();
-                let distinct = protocol.distinct_id_cmc();
-                // Of the other people's images only SYSU-MM01 drops any (camera 2 for camera-3
-                // queries); LLCM's rule concerns the query's own id, handled with the hits.
+                // Of the other people's images only SYSU-MM01 drops any (camera 2 for
+                // camera-3 queries); LLCM's rule concerns the query's own id (the matches).
                 let dropped_cam = match protocol {
                     EvalProtocol::Sysu if q_cam == 3 => Some(2),
                     _ => None,
@@ -288,51 +320,86 @@ pub fn per_query<T: Distance, R: Rows<T>>(
                         .zip(g_cams)
                         .map(|(&id, &cam)| u32::from(id != q_id && dropped_cam != Some(cam))),
                 );
-                // before[i]: kept non-matches ranked before the i-th match.
-                s.before.clear();
-                s.flags.clear();
-                s.flags.resize(n_ids, 0);
-                let flags = distinct.then_some(&mut s.flags[..]);
-                match n_hits {
-                    0..=64 => count_before(row, &s.keep, &s.hits, &dense, flags, &mut s.before),
-                    _ => {
-                        // Many matches (multi-shot): place each item among the sorted matches.
-                        s.hist.clear();
-                        s.hist.resize(n_hits + 1, 0);
-                        for (j, &k) in s.keep.iter().enumerate() {
-                            if k == 1 {
-                                let key = (row[j], j);
-                                let t = s.hits.partition_point(|&h| before(h, key));
-                                s.hist[t] += 1;
-                                if t == 0 && distinct {
-                                    s.flags[dense[j]] = 1;
-                                }
-                            }
-                        }
-                        let mut acc = 0;
-                        for &h in &s.hist[..n_hits] {
-                            acc += h;
-                            s.before.push(acc);
-                        }
-                    }
-                }
-                let distinct_before: usize = s.flags.iter().map(|&f| f as usize).sum();
-                // Position (0-based) of the i-th match = i + non-matches ranked before it.
-                let mut ap = 0.0;
-                for (i, &b) in s.before.iter().enumerate() {
-                    ap += (i + 1) as f64 / (i + b + 1) as f64;
-                }
-                let last_pos = n_hits - 1 + s.before[n_hits - 1];
-                let first_raw = s.before[0];
-                QueryResult {
-                    first_hit: Some(if distinct { distinct_before } else { first_raw } + 1),
-                    ap: ap / n_hits as f64,
-                    inp: n_hits as f64 / (last_pos + 1) as f64,
-                    matches: n_hits,
-                }
+                scores
+                    .iter()
+                    .map(|score| {
+                        let row = score.distances(qi, &mut s.row);
+                        score_query(
+                            row,
+                            &s.keep,
+                            &s.hit_index,
+                            &dense,
+                            n_ids,
+                            distinct,
+                            &mut s.score,
+                        )
+                    })
+                    .collect()
             },
         )
+        .collect();
+    (0..scores.len())
+        .map(|k| per_query.iter().map(|r| r[k]).collect())
         .collect()
+}
+
+/// One query under one distance row, given the items it keeps and its matches.
+fn score_query<T: Distance>(
+    row: &[T],
+    keep: &[u32],
+    hit_index: &[usize],
+    dense: &[usize],
+    n_ids: usize,
+    distinct: bool,
+    s: &mut ScoreScratch<T>,
+) -> QueryResult {
+    s.hits.clear();
+    s.hits.extend(hit_index.iter().map(|&j| (row[j], j)));
+    s.hits
+        .sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));
+    let n_hits = s.hits.len();
+    // before[i]: kept non-matches ranked before the i-th match.
+    s.before.clear();
+    s.flags.clear();
+    s.flags.resize(n_ids, 0);
+    let flags = distinct.then_some(&mut s.flags[..]);
+    match n_hits {
+        0..=64 => count_before(row, keep, &s.hits, dense, flags, &mut s.before),
+        _ => {
+            // Very many matches: place each kept item among the sorted matches.
+            s.hist.clear();
+            s.hist.resize(n_hits + 1, 0);
+            for (j, &k) in keep.iter().enumerate() {
+                if k == 1 {
+                    let key = (row[j], j);
+                    let t = s.hits.partition_point(|&h| before(h, key));
+                    s.hist[t] += 1;
+                    if t == 0 && distinct {
+                        s.flags[dense[j]] = 1;
+                    }
+                }
+            }
+            let mut acc = 0;
+            for &h in &s.hist[..n_hits] {
+                acc += h;
+                s.before.push(acc);
+            }
+        }
+    }
+    let distinct_before: usize = s.flags.iter().map(|&f| f as usize).sum();
+    // Position (0-based) of the i-th match = i + non-matches ranked before it.
+    let mut ap = 0.0;
+    for (i, &b) in s.before.iter().enumerate() {
+        ap += (i + 1) as f64 / (i + b + 1) as f64;
+    }
+    let last_pos = n_hits - 1 + s.before[n_hits - 1];
+    let first_raw = s.before[0];
+    QueryResult {
+        first_hit: Some(if distinct { distinct_before } else { first_raw } + 1),
+        ap: ap / n_hits as f64,
+        inp: n_hits as f64 / (last_pos + 1) as f64,
+        matches: n_hits,
+    }
 }
 
 /// Aggregates per-query results the reference's way: averages over the queries with a match;

@@ -6,7 +6,7 @@
 
 use crate::error::{EvalError, Result};
 use crate::metrics::{
-    aggregate, all_finite, evaluate, per_query, Labels, Metrics, QueryResult, Rows,
+    aggregate, all_finite, evaluate, per_query_multi, Labels, Metrics, QueryResult, Rows,
 };
 use crate::protocol::EvalProtocol;
 use crate::rerank::{rerank, RerankParams};
@@ -280,10 +280,11 @@ pub fn evaluate_trials(
                 ),
             )
         });
-        for (si, score) in Score::ALL.iter().enumerate() {
-            let w = score.weights(opts.alpha);
-            let (m, per) = match (&opts.rerank, &self_sims) {
-                (Some(params), Some(((qqp, qqb), (ggp, ggb)))) => {
+        let results: Vec<(Metrics, Vec<QueryResult>)> = match (&opts.rerank, &self_sims) {
+            (Some(params), Some(((qqp, qqb), (ggp, ggb)))) => Score::ALL
+                .iter()
+                .map(|score| {
+                    let w = score.weights(opts.alpha);
                     let to_dist = |p: &Array2<f32>, b: &Array2<f32>| {
                         let total = w.0 + w.1;
                         let mut d = score_distance(p, b, w);
@@ -303,18 +304,25 @@ pub fn evaluate_trials(
                         t.gallery_labels,
                         opts.protocol,
                         opts.max_rank,
-                    )?
-                }
-                _ => {
-                    let rows = ScoreRows {
+                    )
+                })
+                .collect::<Result<_>>()?,
+            _ => {
+                let rows: Vec<ScoreRows> = Score::ALL
+                    .iter()
+                    .map(|score| ScoreRows {
                         pool: &sp,
                         bn: &sb,
-                        weights: w,
-                    };
-                    let per = per_query(&rows, ql, t.gallery_labels, opts.protocol);
-                    (aggregate(&per, opts.max_rank, sp.ncols())?, per)
-                }
-            };
+                        weights: score.weights(opts.alpha),
+                    })
+                    .collect();
+                per_query_multi(&rows, ql, t.gallery_labels, opts.protocol)
+                    .into_iter()
+                    .map(|per| Ok((aggregate(&per, opts.max_rank, sp.ncols())?, per)))
+                    .collect::<Result<_>>()?
+            }
+        };
+        for (si, (m, per)) in results.into_iter().enumerate() {
             per_score[si].0.push(m);
             if opts.per_query {
                 per_score[si].1.push(per);
