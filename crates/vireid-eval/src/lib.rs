@@ -17,6 +17,6 @@ pub use metrics::{
 pub use protocol::EvalProtocol;
 pub use rerank::{rerank, RerankParams};
 pub use trials::{
-    evaluate_trials, mean_metrics, reference_alpha, Features, Score, Trial, TrialOptions,
-    TrialReport,
+    evaluate_trials, evaluate_trials_with, mean_metrics, reference_alpha, Features, Score, Trial,
+    TrialOptions, TrialReport,
 };

@@ -219,6 +219,16 @@ pub fn evaluate_trials(
     trials: &[Trial<'_>],
     opts: &TrialOptions,
 ) -> Result<TrialReport> {
+    evaluate_trials_with(query, trials, opts, &|_| {})
+}
+
+/// [`evaluate_trials`], calling `on_trial(trial)` as each trial is finished (progress bars).
+pub fn evaluate_trials_with(
+    query: Option<(Features<'_>, Labels<'_>)>,
+    trials: &[Trial<'_>],
+    opts: &TrialOptions,
+    on_trial: &dyn Fn(u32),
+) -> Result<TrialReport> {
     if trials.is_empty() {
         return Err(EvalError::Empty("no trials to evaluate".into()));
     }
@@ -329,6 +339,7 @@ pub fn evaluate_trials(
             }
         }
         seconds_ranking += clock.elapsed().as_secs_f64();
+        on_trial(t.trial);
     }
     Ok(TrialReport {
         protocol: opts.protocol,

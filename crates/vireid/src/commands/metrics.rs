@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vireid_eval::report::{table, trial_table};
 use vireid_eval::{
-    evaluate, evaluate_trials, reference_alpha, rerank, EvalProtocol, Features, Labels,
+    evaluate, evaluate_trials_with, reference_alpha, rerank, EvalProtocol, Features, Labels,
     QueryResult, RerankParams, Trial, TrialOptions,
 };
 
@@ -283,11 +283,15 @@ fn run_features(a: &Args, dir: &Path, params: Option<RerankParams>) -> Result<()
         per_query: a.per_query.is_some(),
     };
     let start = Instant::now();
-    let report = evaluate_trials(
+    let pb = crate::progress::bar(trials.len() as u64, "trials", a.json);
+    let report = evaluate_trials_with(
         shared.as_ref().map(|s| (s.features(), s.labels())),
         &trial_inputs,
         &opts,
-    )?;
+        &|_| pb.inc(1),
+    );
+    pb.finish_and_clear();
+    let report = report?;
     let seconds = start.elapsed().as_secs_f64();
     if let Some(out) = &a.per_query {
         let fused = report.score(vireid_eval::Score::Fused);
