@@ -71,13 +71,6 @@ pub struct Manifest {
     pub inputs: String,
 }
 
-impl<'de> Deserialize<'de> for Dataset {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 /// What `prepare` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct PrepareReport {

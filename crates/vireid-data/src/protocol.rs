@@ -10,7 +10,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 /// The three supported benchmarks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dataset {
     Sysu,

@@ -403,8 +403,17 @@ fn plan_sysu(cfg: &SynthConfig, rng: &mut ChaCha8Rng) -> Plan {
     }
 }
 
+/// How many people a dataset gets: RegDB rounds up to an even number for its half/half
+/// trial splits.
+fn people_count(cfg: &SynthConfig) -> usize {
+    match cfg.dataset {
+        Dataset::Regdb => cfg.ids.max(2).div_ceil(2) * 2,
+        _ => cfg.ids,
+    }
+}
+
 fn plan_regdb(cfg: &SynthConfig, rng: &mut ChaCha8Rng) -> Plan {
-    let n = cfg.ids.max(2).div_ceil(2) * 2;
+    let n = people_count(cfg);
     let cams = vec![
         make_cam(rng, "Visible".into(), 1, false, cfg.size),
         make_cam(rng, "Thermal".into(), 2, true, cfg.size),
@@ -557,7 +566,7 @@ pub fn generate(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let palette: Vec<Material> = (0..24).map(|_| Material::random(&mut rng)).collect();
-    let people: Vec<Person> = (0..cfg.ids.max(2).div_ceil(2) * 2)
+    let people: Vec<Person> = (0..people_count(cfg))
         .map(|_| Person::random(&mut rng, &palette))
         .collect();
     let plan = match cfg.dataset {
@@ -646,11 +655,7 @@ pub fn generate(
     Ok(SynthReport {
         dataset: cfg.dataset,
         root: root.to_path_buf(),
-        ids: people.len().min(if cfg.dataset == Dataset::Regdb {
-            people.len()
-        } else {
-            cfg.ids
-        }),
+        ids: people.len(),
         train_ids: plan.train_ids,
         test_ids: plan.test_ids,
         visible_images: plan.jobs.len() - infrared_images,
