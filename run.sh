@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs vireid, building it first (release) with everything it needs.
 #   ./run.sh                 the main job: `vireid demo` once it exists; until then a synthetic
-#                            SYSU-MM01 tree, its evaluation splits and its training cache
+#                            SYSU-MM01 tree, its evaluation splits, its training cache and a
+#                            picture of the training augmentation
 #   ./run.sh SUBCOMMAND ...  any vireid subcommand, e.g. ./run.sh splits --help
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,3 +18,6 @@ echo "== vireid splits: the all-search single-shot protocol, 10 trials"
 "$bin" splits --dataset sysu --root "$out/sysu"
 echo "== vireid prepare: the 384 x 192 training cache (reference file names)"
 "$bin" prepare --dataset sysu --root "$out/sysu"
+echo "== vireid augment: what the SYSU-MM01 training pipeline does to one image"
+first_image=$(find "$out/sysu/cam1" -name '*.jpg' | sort | head -n 1)
+"$bin" augment --dataset sysu --input "$first_image" --n 6 --out "$out/augment.png"

@@ -10,11 +10,12 @@ pub enum DataError {
     MissingRoot(PathBuf),
     #[error("{what} {path} is missing")]
     Missing { path: PathBuf, what: String },
-    #[error("cannot read {path}: {source}")]
+    /// The I/O error is part of the message rather than a `source`, so that it is printed
+    /// once by error-chain printers.
+    #[error("cannot read {path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}, line {line}: {message}")]
     Parse {
@@ -37,10 +38,10 @@ pub enum DataError {
 }
 
 impl DataError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         DataError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 
