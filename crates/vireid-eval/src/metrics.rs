@@ -273,8 +273,14 @@ pub fn per_query_multi<T: Distance, R: Rows<T>>(
     let no_cams = vec![0i64; ng.max(query.ids.len())];
     let g_cams = &gallery.cams.unwrap_or(&no_cams[..ng])[..ng];
     let q_cams = query.cams.unwrap_or(&no_cams[..query.ids.len()]);
-    let g_ids = &gallery.ids[..ng];
     let distinct = protocol.distinct_id_cmc();
+    // Per trial, not per query: each id's gallery images, and the two removal masks.
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_ids];
+    for (j, &d) in dense.iter().enumerate() {
+        members[d].push(j);
+    }
+    let keep_all = vec![1u32; ng];
+    let keep_without_cam2: Vec<u32> = g_cams.iter().map(|&c| u32::from(c != 2)).collect();
 
     let per_query: Vec<Vec<QueryResult>> = (0..nq)
         .into_par_iter()
@@ -292,34 +298,31 @@ pub fn per_query_multi<T: Distance, R: Rows<T>>(
             },
             |s, qi| {
                 let (q_id, q_cam) = (query.ids[qi], q_cams[qi]);
+                let Ok(q_dense) = sorted_ids.binary_search(&q_id) else {
+                    return vec![QueryResult::NO_MATCH; scores.len()];
+                };
+                let own = &members[q_dense];
                 s.hit_index.clear();
                 s.hit_index.extend(
-                    g_ids
-                        .iter()
-                        .zip(g_cams)
-                        .enumerate()
-                        .filter(|(_, (&id, &cam))| {
-                            id == q_id && !protocol.ignores(q_id, q_cam, id, cam)
-                        })
-                        .map(|(j, _)| j),
+                    own.iter()
+                        .copied()
+                        .filter(|&j| !protocol.ignores(q_id, q_cam, q_id, g_cams[j])),
                 );
                 if s.hit_index.is_empty() {
                     return vec![QueryResult::NO_MATCH; scores.len()];
                 }
-                // Of the other people's images only SYSU-MM01 drops any (camera 2 for
-                // camera-3 queries); LLCM's rule concerns the query's own id (the matches).
-                let dropped_cam = match protocol {
-                    EvalProtocol::Sysu if q_cam == 3 => Some(2),
-                    _ => None,
+                // 1 for the other people's images that stay in the ranking, else 0: of those,
+                // only SYSU-MM01 drops any (camera 2 for camera-3 queries); LLCM's rule
+                // concerns the query's own id, whose images are all matches or dropped.
+                let base = match protocol {
+                    EvalProtocol::Sysu if q_cam == 3 => &keep_without_cam2,
+                    _ => &keep_all,
                 };
-                // 1 for the other people's images that stay in the ranking, else 0.
                 s.keep.clear();
-                s.keep.extend(
-                    g_ids
-                        .iter()
-                        .zip(g_cams)
-                        .map(|(&id, &cam)| u32::from(id != q_id && dropped_cam != Some(cam))),
-                );
+                s.keep.extend_from_slice(base);
+                for &j in own {
+                    s.keep[j] = 0;
+                }
                 scores
                     .iter()
                     .map(|score| {
