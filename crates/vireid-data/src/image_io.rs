@@ -132,28 +132,13 @@ impl ImageResizer {
         match img {
             DynamicImage::ImageLuma8(grey) => {
                 let n = size.height as usize * size.width as usize;
-                self.grey.resize(n, 0);
-                if grey.dimensions() == (size.width, size.height) {
-                    self.grey.copy_from_slice(grey.as_raw());
-                } else {
-                    let src = fir::images::ImageRef::new(
-                        grey.width(),
-                        grey.height(),
-                        grey.as_raw(),
-                        fir::PixelType::U8,
-                    )
-                    .map_err(|e| fail(e.to_string()))?;
-                    let mut dst = fir::images::Image::from_slice_u8(
-                        size.width,
-                        size.height,
-                        &mut self.grey,
-                        fir::PixelType::U8,
-                    )
-                    .map_err(|e| fail(e.to_string()))?;
-                    self.inner
-                        .resize(&src, &mut dst, &self.options)
-                        .map_err(|e| fail(e.to_string()))?;
-                }
+                let mut plane = std::mem::take(&mut self.grey);
+                plane.resize(n, 0);
+                let (w, h) = grey.dimensions();
+                let resized =
+                    self.resize_raw(grey.as_raw(), (w, h), size, &mut plane, fir::PixelType::U8);
+                self.grey = plane;
+                resized.map_err(fail)?;
                 for (px, &g) in out.chunks_exact_mut(3).zip(&self.grey) {
                     px.fill(g);
                 }
@@ -167,30 +152,35 @@ impl ImageResizer {
                         &owned
                     }
                 };
-                if rgb.dimensions() == (size.width, size.height) {
-                    out.copy_from_slice(rgb.as_raw());
-                    return Ok(());
-                }
-                let src = fir::images::ImageRef::new(
-                    rgb.width(),
-                    rgb.height(),
-                    rgb.as_raw(),
-                    fir::PixelType::U8x3,
-                )
-                .map_err(|e| fail(e.to_string()))?;
-                let mut dst = fir::images::Image::from_slice_u8(
-                    size.width,
-                    size.height,
-                    out,
-                    fir::PixelType::U8x3,
-                )
-                .map_err(|e| fail(e.to_string()))?;
-                self.inner
-                    .resize(&src, &mut dst, &self.options)
-                    .map_err(|e| fail(e.to_string()))?;
+                let (w, h) = rgb.dimensions();
+                self.resize_raw(rgb.as_raw(), (w, h), size, out, fir::PixelType::U8x3)
+                    .map_err(fail)?;
             }
         }
         Ok(())
+    }
+
+    /// Resizes raw pixels of `pixel_type` from (width, height) to `size`; a copy when the
+    /// sizes are equal (Pillow returns a copy then too).
+    fn resize_raw(
+        &mut self,
+        src: &[u8],
+        (width, height): (u32, u32),
+        size: Size,
+        dst: &mut [u8],
+        pixel_type: fir::PixelType,
+    ) -> std::result::Result<(), String> {
+        if (width, height) == (size.width, size.height) {
+            dst.copy_from_slice(src);
+            return Ok(());
+        }
+        let src = fir::images::ImageRef::new(width, height, src, pixel_type)
+            .map_err(|e| e.to_string())?;
+        let mut dst = fir::images::Image::from_slice_u8(size.width, size.height, dst, pixel_type)
+            .map_err(|e| e.to_string())?;
+        self.inner
+            .resize(&src, &mut dst, &self.options)
+            .map_err(|e| e.to_string())
     }
 
     /// Decodes `path` and resizes it into `out`.
