@@ -5,7 +5,8 @@
 //! - [`pyrandom`]: CPython's `random` for the gallery draws;
 //! - [`image_io`]: decoding and Pillow-compatible Lanczos resizing;
 //! - [`cache`]: the `.npy` training cache the reference's loader reads;
-//! - [`synth`]: a synthetic cross-spectral dataset in any of the three layouts.
+//! - [`synth`]: a synthetic cross-spectral dataset in any of the three layouts;
+//! - [`sampler`]: the identity sampler that builds training batches.
 
 pub mod cache;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod llcm;
 pub mod protocol;
 pub mod pyrandom;
 pub mod regdb;
+pub mod sampler;
 pub mod synth;
 pub mod sysu;
 pub mod trainset;
