@@ -81,12 +81,6 @@ fn jpeg_has_end(bytes: &[u8]) -> bool {
     }
 }
 
-/// Decodes an image as RGB: grey is copied to the three channels and alpha dropped, as
-/// Pillow's `convert("RGB")` does.
-pub fn load_rgb(path: &Path) -> Result<image::RgbImage> {
-    Ok(decode(path)?.into_rgb8())
-}
-
 /// A resizer with its scratch buffers; keep one per thread.
 pub struct ImageResizer {
     inner: fir::Resizer,

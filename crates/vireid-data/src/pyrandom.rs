@@ -151,11 +151,6 @@ impl PyRandom {
         }
     }
 
-    /// `random.randrange(n)` / `random.randint(0, n - 1)`.
-    pub fn randrange(&mut self, n: u64) -> u64 {
-        self.randbelow(n)
-    }
-
     /// `random.choice(seq)`; `None` for an empty slice, where Python raises.
     pub fn choice<'a, T>(&mut self, seq: &'a [T]) -> Option<&'a T> {
         if seq.is_empty() {
@@ -201,12 +196,6 @@ impl PyRandom {
             }
         }
         Some(result)
-    }
-
-    /// `random.sample(seq, k)`.
-    pub fn sample<T: Clone>(&mut self, seq: &[T], k: usize) -> Option<Vec<T>> {
-        self.sample_indices(seq.len(), k)
-            .map(|idx| idx.into_iter().map(|i| seq[i].clone()).collect())
     }
 }
 

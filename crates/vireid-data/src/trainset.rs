@@ -29,14 +29,6 @@ impl TrainSet {
             .unwrap_or(0)
             .max(0) as usize
     }
-
-    /// Distinct labels per modality, for the summary tables.
-    pub fn distinct_labels(items: &[TrainItem]) -> usize {
-        let mut labels: Vec<i64> = items.iter().map(|i| i.label).collect();
-        labels.sort_unstable();
-        labels.dedup();
-        labels.len()
-    }
 }
 
 impl TrainSet {

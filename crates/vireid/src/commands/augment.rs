@@ -97,11 +97,8 @@ fn rows(full: Preset) -> Vec<(&'static str, Preset)> {
 
 pub fn run(a: Args) -> Result<()> {
     anyhow::ensure!(a.n >= 1, "--n must be at least 1");
-    let full = match a.dataset {
-        DatasetArg::Sysu => Preset::sysu(),
-        DatasetArg::Regdb => Preset::regdb(),
-        DatasetArg::Llcm => Preset::llcm(),
-    };
+    let dataset = vireid_data::Dataset::from(a.dataset).to_string();
+    let full = Preset::by_name(&dataset).expect("a preset for every dataset");
     let (h, w) = (full.height, full.width);
     let pixels = load_resized(&a.input, Size::new(h as u32, w as u32))?;
     let src = SourceImage {
