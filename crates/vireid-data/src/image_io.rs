@@ -72,12 +72,15 @@ pub fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
 /// (the reference) raises. Entropy-coded data stuffs every 0xFF byte, so 0xFFD9 after the last
 /// start-of-scan (0xFFDA) can only be the real end marker; an EXIF thumbnail's own end marker
 /// comes before the main scan and does not count.
+///
+/// Searched from the end: in a whole file the end marker is in the last bytes, so only a
+/// short tail is read (the whole file only when it is truncated). A file with no scan at all
+/// passes, for the decoder to say what is wrong.
 fn jpeg_has_end(bytes: &[u8]) -> bool {
-    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
-    match (last(0xDA), last(0xD9)) {
-        (Some(sos), Some(eoi)) => eoi > sos,
-        (None, _) => true, // no scan at all: let the decoder say what is wrong
-        (Some(_), None) => false,
+    let sos_in = |b: &[u8]| b.windows(2).any(|w| w == [0xFF, 0xDA]);
+    match bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]) {
+        Some(eoi) => !sos_in(&bytes[eoi..]),
+        None => !sos_in(bytes),
     }
 }
 
@@ -189,4 +192,28 @@ pub fn load_resized(path: &Path, size: Size) -> Result<Vec<u8>> {
     let mut out = vec![0u8; size.rgb_len()];
     ImageResizer::new().load_into(path, size, &mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jpeg_has_end;
+
+    #[test]
+    fn end_marker_must_follow_the_last_scan() {
+        let (soi, sos, eoi) = ([0xFF, 0xD8], [0xFF, 0xDA], [0xFF, 0xD9]);
+        let file = |parts: &[&[u8]]| parts.concat();
+        assert!(jpeg_has_end(&file(&[&soi, &sos, &[1, 2, 3], &eoi])));
+        assert!(jpeg_has_end(&file(&[&soi, &sos, &[1, 2], &eoi, &[0, 0]]))); // trailing bytes
+        assert!(!jpeg_has_end(&file(&[&soi, &sos, &[1, 2, 3]]))); // truncated scan
+                                                                  // A thumbnail's end marker before the main scan does not end the file.
+        assert!(!jpeg_has_end(&file(&[
+            &soi,
+            &sos,
+            &[7],
+            &eoi,
+            &sos,
+            &[1, 2]
+        ])));
+        assert!(jpeg_has_end(&file(&[&soi, &[9, 9]]))); // no scan: the decoder decides
+    }
 }
