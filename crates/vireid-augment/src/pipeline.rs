@@ -56,6 +56,39 @@ pub struct Trace {
 #[derive(Default)]
 pub struct Scratch {
     mask: Vec<f32>,
+    tables: Option<Box<Tables>>,
+}
+
+/// Per-byte lookup tables of a normalisation, built once per worker rather than per image.
+struct Tables {
+    mean: [f32; 3],
+    std: [f32; 3],
+    /// The normalised value of each byte, per channel: the division by 255 then the
+    /// subtraction and division that torchvision does, in the same order and precision.
+    lut: [[f32; 256]; 3],
+    /// v / 255 for each byte v (the grey path of moderate RLE).
+    unit: [f32; 256],
+}
+
+impl Scratch {
+    fn tables(&mut self, mean: [f32; 3], std: [f32; 3]) -> &Tables {
+        let stale = self
+            .tables
+            .as_ref()
+            .is_none_or(|t| t.mean != mean || t.std != std);
+        if stale {
+            let unit: [f32; 256] = std::array::from_fn(|v| v as f32 / 255.0);
+            let lut =
+                std::array::from_fn(|c| std::array::from_fn(|v| (unit[v] - mean[c]) / std[c]));
+            self.tables = Some(Box::new(Tables {
+                mean,
+                std,
+                lut,
+                unit,
+            }));
+        }
+        self.tables.as_deref().expect("just built")
+    }
 }
 
 fn check(preset: &Preset, src: &SourceImage, out: &[f32]) -> Result<(), AugmentError> {
@@ -115,7 +148,13 @@ pub fn augment_one(
             t.mrle = Some(crate::transforms::mrle_weights(rng, m.beta));
         }
     }
-    base_pass(preset, src, &t, out);
+    base_pass(
+        preset,
+        src,
+        &t,
+        out,
+        scratch.tables(preset.mean, preset.std),
+    );
     if let Some(r) = preset.rrle {
         if happens(rng, r.p) {
             radical(preset, &r, rng, out, scratch, &mut t);
@@ -147,17 +186,10 @@ pub fn augment_one(
 }
 
 /// Padding, grayscale, crop, flip, to-tensor, MRLE and normalize in one pass.
-fn base_pass(preset: &Preset, src: &SourceImage, t: &Trace, out: &mut [f32]) {
+fn base_pass(preset: &Preset, src: &SourceImage, t: &Trace, out: &mut [f32], tables: &Tables) {
     let (h, w, pad) = (preset.height, preset.width, preset.pad);
     let plane = h * w;
-    // The normalised value of each byte, per channel: the division by 255 then the
-    // subtraction and division that torchvision does, in the same order and precision.
-    let mut lut = [[0f32; 256]; 3];
-    for (c, table) in lut.iter_mut().enumerate() {
-        for (v, e) in table.iter_mut().enumerate() {
-            *e = (v as f32 / 255.0 - preset.mean[c]) / preset.std[c];
-        }
-    }
+    let lut = &tables.lut;
     let (out_r, rest) = out.split_at_mut(plane);
     let (out_g, out_b) = rest.split_at_mut(plane);
     let write = |px: [u8; 3]| -> [f32; 3] {
@@ -182,7 +214,7 @@ fn base_pass(preset: &Preset, src: &SourceImage, t: &Trace, out: &mut [f32]) {
     let black = write([0, 0, 0]);
     let mix = Mix {
         weights: t.mrle.unwrap_or([0.0; 3]),
-        unit: std::array::from_fn(|v| v as f32 / 255.0),
+        unit: &tables.unit,
         mean: preset.mean,
         inv_std: preset.std.map(|s| 1.0 / s),
     };
@@ -224,23 +256,23 @@ fn base_pass(preset: &Preset, src: &SourceImage, t: &Trace, out: &mut [f32]) {
         let dst = (&mut r[lo..hi], &mut g[lo..hi], &mut b[lo..hi]);
         // One specialised loop per combination, so that nothing is decided per pixel.
         match (t.grayscale, t.mrle.is_some(), t.flip) {
-            (false, false, false) => fill::<false, false, false>(pixels, dst, &lut, &mix),
-            (false, false, true) => fill::<false, false, true>(pixels, dst, &lut, &mix),
-            (true, false, false) => fill::<true, false, false>(pixels, dst, &lut, &mix),
-            (true, false, true) => fill::<true, false, true>(pixels, dst, &lut, &mix),
-            (false, true, false) => fill::<false, true, false>(pixels, dst, &lut, &mix),
-            (false, true, true) => fill::<false, true, true>(pixels, dst, &lut, &mix),
-            (true, true, false) => fill::<true, true, false>(pixels, dst, &lut, &mix),
-            (true, true, true) => fill::<true, true, true>(pixels, dst, &lut, &mix),
+            (false, false, false) => fill::<false, false, false>(pixels, dst, lut, &mix),
+            (false, false, true) => fill::<false, false, true>(pixels, dst, lut, &mix),
+            (true, false, false) => fill::<true, false, false>(pixels, dst, lut, &mix),
+            (true, false, true) => fill::<true, false, true>(pixels, dst, lut, &mix),
+            (false, true, false) => fill::<false, true, false>(pixels, dst, lut, &mix),
+            (false, true, true) => fill::<false, true, true>(pixels, dst, lut, &mix),
+            (true, true, false) => fill::<true, true, false>(pixels, dst, lut, &mix),
+            (true, true, true) => fill::<true, true, true>(pixels, dst, lut, &mix),
         }
     }
 }
 
 /// MRLE's weights and the normalisation, for the per-pixel grey path.
-struct Mix {
+struct Mix<'a> {
     weights: [f32; 3],
     /// v / 255 for each byte v.
-    unit: [f32; 256],
+    unit: &'a [f32; 256],
     mean: [f32; 3],
     inv_std: [f32; 3],
 }
