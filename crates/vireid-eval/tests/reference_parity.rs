@@ -1,6 +1,8 @@
 //! vireid's metrics against the reference's eval functions on committed cases (see
 //! data/README.md): equal within 1e-6.
 
+mod common;
+
 use ndarray::Array2;
 use vireid_eval::{evaluate, EvalProtocol, Labels};
 
@@ -15,11 +17,8 @@ struct Case {
     gallery_ids: Vec<i64>,
     query_cams: Option<Vec<i64>>,
     gallery_cams: Option<Vec<i64>>,
-    cmc: Vec<f64>,
-    #[serde(rename = "mAP")]
-    map: f64,
-    #[serde(rename = "mINP")]
-    minp: f64,
+    #[serde(flatten)]
+    expected: common::Reference,
 }
 
 fn cases() -> Vec<Case> {
@@ -53,28 +52,6 @@ fn equals_the_reference_within_1e6() {
                 .unwrap();
             evaluate(&d.view(), q, g, protocol, 20).unwrap()
         };
-        assert_eq!(m.cmc.len(), c.cmc.len(), "{}: CMC length", c.name);
-        for (r, (a, b)) in m.cmc.iter().zip(&c.cmc).enumerate() {
-            assert!(
-                (a - b).abs() < 1e-6,
-                "{}: rank {} CMC {a} vs reference {b}",
-                c.name,
-                r + 1
-            );
-        }
-        assert!(
-            (m.map - c.map).abs() < 1e-6,
-            "{}: mAP {} vs reference {}",
-            c.name,
-            m.map,
-            c.map
-        );
-        assert!(
-            (m.minp - c.minp).abs() < 1e-6,
-            "{}: mINP {} vs reference {}",
-            c.name,
-            m.minp,
-            c.minp
-        );
+        common::assert_matches(&c.name, &m, &c.expected);
     }
 }

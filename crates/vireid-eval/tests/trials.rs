@@ -1,6 +1,8 @@
 //! Multi-trial evaluation from features against the reference's test.py scoring (see
 //! data/README.md), and re-ranking's behaviour.
 
+mod common;
+
 use ndarray::{Array2, ArrayView2};
 use vireid_eval::{
     evaluate_trials, reference_alpha, rerank, EvalProtocol, Features, Labels, RerankParams, Score,
@@ -33,15 +35,6 @@ struct TrialCase {
 }
 
 #[derive(serde::Deserialize)]
-struct Expected {
-    cmc: Vec<f64>,
-    #[serde(rename = "mAP")]
-    map: f64,
-    #[serde(rename = "mINP")]
-    minp: f64,
-}
-
-#[derive(serde::Deserialize)]
 struct Case {
     name: String,
     protocol: String,
@@ -49,7 +42,7 @@ struct Case {
     dim: usize,
     query: Option<Side>,
     trials: Vec<TrialCase>,
-    expected: Vec<Expected>,
+    expected: Vec<common::Reference>,
 }
 
 fn feats<'a>(a: &'a (Array2<f32>, Array2<f32>)) -> Features<'a> {
@@ -127,28 +120,7 @@ fn four_scores_equal_the_reference_test_script() {
         let report = evaluate_trials(query, &trials, &opts).unwrap();
         for (score, want) in Score::ALL.iter().zip(&c.expected) {
             let got = &report.score(*score).mean;
-            for (r, (a, b)) in got.cmc.iter().zip(&want.cmc).enumerate() {
-                assert!(
-                    (a - b).abs() < 1e-6,
-                    "{} {score:?}: rank {} {a} vs {b}",
-                    c.name,
-                    r + 1
-                );
-            }
-            assert!(
-                (got.map - want.map).abs() < 1e-6,
-                "{} {score:?}: mAP {} vs {}",
-                c.name,
-                got.map,
-                want.map
-            );
-            assert!(
-                (got.minp - want.minp).abs() < 1e-6,
-                "{} {score:?}: mINP {} vs {}",
-                c.name,
-                got.minp,
-                want.minp
-            );
+            common::assert_matches(&format!("{} {score:?}", c.name), got, want);
             assert_eq!(report.score(*score).per_query.len(), 3);
         }
     }
