@@ -46,6 +46,10 @@ impl Features<'_> {
             )));
         }
         for (name, m) in [("pool", &self.pool), ("bn", &self.bn)] {
+            // The vectorised check first; the element-wise search only to name a bad value.
+            if all_finite(m.iter().copied()) {
+                continue;
+            }
             if let Some((idx, v)) = m.indexed_iter().find(|(_, v)| !v.is_finite()) {
                 return Err(EvalError::NonFinite {
                     what: format!("{what} {name} features"),
