@@ -1,0 +1,31 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong building, loading, saving or running the network.
+#[derive(Debug, thiserror::Error)]
+pub enum NnError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a checkpoint: {why}")]
+    NotACheckpoint { path: PathBuf, why: String },
+    #[error("{path}: {why}")]
+    Architecture { path: PathBuf, why: String },
+    #[error("{path}: the weights do not fit the network:\n{}", .problems.join("\n"))]
+    Mismatch {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+    #[error("{path}: cannot write: {why}")]
+    Write { path: PathBuf, why: String },
+    #[error("device {requested}: {why}")]
+    Device { requested: String, why: String },
+    #[error("input: {0}")]
+    Input(String),
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+pub type Result<T> = std::result::Result<T, NnError>;

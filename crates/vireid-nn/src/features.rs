@@ -1,0 +1,124 @@
+//! Evaluation features of image batches: the reference's test-time forward, optionally plus
+//! the forward of the horizontally flipped batch (its test script's augmentation).
+
+use crate::error::{NnError, Result};
+use crate::network::{Modality, PartNet};
+use tch::{Device, Kind, Tensor};
+
+/// `pool` and `bn` features, row-major N x dim.
+#[derive(Debug, Clone, Default)]
+pub struct FeatureSet {
+    pub pool: Vec<f32>,
+    pub bn: Vec<f32>,
+    pub dim: usize,
+}
+
+impl FeatureSet {
+    pub fn rows(&self) -> usize {
+        self.pool.len().checked_div(self.dim).unwrap_or(0)
+    }
+}
+
+/// Features of one batch on the network's device, under no_grad. With `flip`, the sum of the
+/// features of the batch and of its mirror image, not re-normalised (as the reference).
+pub fn forward_batch(
+    net: &PartNet,
+    xs: &Tensor,
+    modality: Modality,
+    flip: bool,
+) -> (Tensor, Tensor) {
+    tch::no_grad(|| {
+        let (mut pool, mut bn) = net.forward_eval(xs, modality);
+        if flip {
+            let (p2, b2) = net.forward_eval(&xs.flip([3]), modality);
+            pool += p2;
+            bn += b2;
+        }
+        (pool, bn)
+    })
+}
+
+/// Image geometry of a flat NCHW float32 buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Geometry {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl Geometry {
+    pub fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+/// How to run an extraction.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtractOptions {
+    pub device: Device,
+    pub modality: Modality,
+    /// Add the features of the mirrored images (the reference's test-time augmentation).
+    pub flip: bool,
+    pub batch: usize,
+}
+
+/// Runs `images` (N x 3 x H x W, normalised) through the network in batches, calling
+/// `progress(done)` after each. Output rows are in input order.
+pub fn extract(
+    net: &PartNet,
+    images: &[f32],
+    geometry: Geometry,
+    options: &ExtractOptions,
+    mut progress: impl FnMut(usize),
+) -> Result<FeatureSet> {
+    let ExtractOptions {
+        device,
+        modality,
+        flip,
+        batch,
+    } = *options;
+    if geometry.channels != 3 {
+        return Err(NnError::Input(format!(
+            "expected 3-channel images, found {} channels",
+            geometry.channels
+        )));
+    }
+    let len = geometry.image_len();
+    if len == 0 || images.len() % len != 0 {
+        return Err(NnError::Input(format!(
+            "{} values are not a whole number of {}x{}x{} images",
+            images.len(),
+            geometry.channels,
+            geometry.height,
+            geometry.width
+        )));
+    }
+    let n = images.len() / len;
+    let dim = net.config.feature_dim() as usize;
+    let mut out = FeatureSet {
+        pool: vec![0.0; n * dim],
+        bn: vec![0.0; n * dim],
+        dim,
+    };
+    let batch = batch.max(1);
+    let mut done = 0;
+    for chunk in images.chunks(batch * len) {
+        let rows = chunk.len() / len;
+        let xs = Tensor::f_from_slice(chunk)?
+            .view([
+                rows as i64,
+                3,
+                geometry.height as i64,
+                geometry.width as i64,
+            ])
+            .to_device(device);
+        let (pool, bn) = forward_batch(net, &xs, modality, flip);
+        let range = done * dim..(done + rows) * dim;
+        let cpu = |t: Tensor| t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+        cpu(pool).f_copy_data(&mut out.pool[range.clone()], rows * dim)?;
+        cpu(bn).f_copy_data(&mut out.bn[range], rows * dim)?;
+        done += rows;
+        progress(done);
+    }
+    Ok(out)
+}

@@ -1,0 +1,240 @@
+//! The two-stream part network (SPEC section 4): separate visible and thermal stems, shared
+//! layer1..layer3 (and layer4 unless the width is the RegDB one), three horizontal stripes
+//! plus the whole map pooled, four BNNecks with frozen bias and four bias-free classifiers.
+
+use crate::resnet::{self, Depth, Layer, Stem};
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+use tch::{Kind, Tensor};
+
+/// Which stem an image goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Modality {
+    Visible,
+    Thermal,
+}
+
+impl Modality {
+    pub fn by_name(name: &str) -> Option<Modality> {
+        match name {
+            "visible" | "rgb" | "vis" => Some(Modality::Visible),
+            "thermal" | "ir" | "infrared" | "nir" => Some(Modality::Thermal),
+            _ => None,
+        }
+    }
+}
+
+/// What fixes the shapes of the network: everything a checkpoint's tensors tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetConfig {
+    pub depth: Depth,
+    /// false for the reference's RegDB network, which stops after layer3.
+    pub layer4: bool,
+    /// Number of training identities (rows of each classifier).
+    pub classes: i64,
+}
+
+impl NetConfig {
+    /// The paper's network for a dataset: ResNet-50, no layer4 for RegDB.
+    pub fn for_dataset(dataset: &str, depth: Depth, classes: i64) -> NetConfig {
+        NetConfig {
+            depth,
+            layer4: dataset != "regdb",
+            classes,
+        }
+    }
+
+    /// Width of each pooled part feature (2048 / 1024 for ResNet-50).
+    pub fn width(&self) -> i64 {
+        self.depth.stage_channels(if self.layer4 { 3 } else { 2 })
+    }
+
+    /// Width of the evaluation features (four parts concatenated).
+    pub fn feature_dim(&self) -> i64 {
+        4 * self.width()
+    }
+}
+
+/// Optimiser groups: the backbone learns at 0.1 lr, the heads at lr (SPEC section 6).
+pub const GROUP_BACKBONE: usize = 0;
+pub const GROUP_HEADS: usize = 1;
+
+/// The names of the four parts, in the reference's order (stripes top to bottom, then global).
+pub const PARTS: [&str; 4] = ["1", "2", "3", "g"];
+
+#[derive(Debug)]
+pub struct PartNet {
+    pub config: NetConfig,
+    visible: Stem,
+    thermal: Stem,
+    layers: Vec<Layer>,
+    necks: Vec<BnNeck>,
+    classifiers: Vec<nn::Linear>,
+}
+
+/// What a training forward gives: the pooled features (pre-BNNeck, for the triplet loss) and
+/// the classifier logits, each for parts 1, 2, 3, g.
+pub struct TrainOutput {
+    pub pooled: Vec<Tensor>,
+    pub logits: Vec<Tensor>,
+}
+
+/// BatchNorm1d with weight N(1, 0.01) and a bias of 0 that is not a trainable variable: the
+/// reference freezes it (`requires_grad_(False)`), so no optimiser ever sees it.
+#[derive(Debug)]
+struct BnNeck {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+}
+
+fn bnneck(p: nn::Path, n: i64) -> BnNeck {
+    BnNeck {
+        weight: p.randn("weight", &[n], 1.0, 0.01),
+        bias: p.zeros_no_train("bias", &[n]),
+        running_mean: p.zeros_no_train("running_mean", &[n]),
+        running_var: p.ones_no_train("running_var", &[n]),
+    }
+}
+
+impl ModuleT for BnNeck {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        // torch.nn.BatchNorm1d's defaults: momentum 0.1, eps 1e-5.
+        Tensor::batch_norm(
+            xs,
+            Some(&self.weight),
+            Some(&self.bias),
+            Some(&self.running_mean),
+            Some(&self.running_var),
+            train,
+            0.1,
+            1e-5,
+            true,
+        )
+    }
+}
+
+fn classifier(p: nn::Path, width: i64, classes: i64) -> nn::Linear {
+    let config = nn::LinearConfig {
+        ws_init: nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.001,
+        },
+        bs_init: None,
+        bias: false,
+    };
+    nn::linear(p, width, classes, config)
+}
+
+/// Builds the network under `root` (usually `vs.root()`), with the reference's key names.
+pub fn part_net(root: &nn::Path, config: NetConfig) -> PartNet {
+    let backbone = root.set_group(GROUP_BACKBONE);
+    let heads = root.set_group(GROUP_HEADS);
+    let depth = config.depth;
+    let base = &backbone / "base_resnet" / "base";
+    let mut layers = Vec::new();
+    let mut cin = 64;
+    let stages = if config.layer4 { 4 } else { 3 };
+    for (i, &blocks) in depth.blocks().iter().enumerate().take(stages) {
+        // layer4 keeps stride 1 (SPEC: last_conv_stride = 1).
+        let stride = if i == 0 || i == 3 { 1 } else { 2 };
+        let name = format!("layer{}", i + 1);
+        layers.push(resnet::layer(
+            &base / name.as_str(),
+            depth,
+            cin,
+            64 << i,
+            blocks,
+            stride,
+        ));
+        cin = depth.stage_channels(i);
+    }
+    let width = config.width();
+    PartNet {
+        config,
+        visible: resnet::stem(&backbone / "visible_module" / "visible"),
+        thermal: resnet::stem(&backbone / "thermal_module" / "thermal"),
+        layers,
+        necks: PARTS
+            .iter()
+            .map(|p| bnneck(&heads / format!("bottleneck{p}").as_str(), width))
+            .collect(),
+        classifiers: PARTS
+            .iter()
+            .map(|p| {
+                classifier(
+                    &heads / format!("classifier{p}").as_str(),
+                    width,
+                    config.classes,
+                )
+            })
+            .collect(),
+    }
+}
+
+fn l2_normalize(x: &Tensor) -> Tensor {
+    // The reference divides by the plain norm, with no epsilon; so do we.
+    let norm = x
+        .pow_tensor_scalar(2)
+        .sum_dim_intlist(1, true, Kind::Float)
+        .sqrt();
+    x / norm
+}
+
+impl PartNet {
+    fn stem(&self, modality: Modality) -> &Stem {
+        match modality {
+            Modality::Visible => &self.visible,
+            Modality::Thermal => &self.thermal,
+        }
+    }
+
+    fn shared(&self, x: Tensor, train: bool) -> Tensor {
+        self.layers.iter().fold(x, |x, l| l.forward_t(&x, train))
+    }
+
+    /// p1, p2, p3 (torch.chunk into 3 along the height: chunks of ceil(h/3)) and g, each
+    /// average-pooled to N x width.
+    fn pool_parts(map: &Tensor) -> Vec<Tensor> {
+        let mut parts: Vec<Tensor> = map
+            .chunk(3, 2)
+            .iter()
+            .map(|s| s.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
+            .collect();
+        parts.push(map.adaptive_avg_pool2d([1, 1]).flatten(1, -1));
+        parts
+    }
+
+    /// The training forward: visible batch then thermal batch through their stems,
+    /// concatenated (visible first), shared layers, parts, BNNecks in training mode.
+    pub fn forward_train(&self, visible: &Tensor, thermal: &Tensor) -> TrainOutput {
+        let v = self.visible.forward_t(visible, true);
+        let t = self.thermal.forward_t(thermal, true);
+        let map = self.shared(Tensor::cat(&[v, t], 0), true);
+        let pooled = Self::pool_parts(&map);
+        let logits = pooled
+            .iter()
+            .zip(&self.necks)
+            .zip(&self.classifiers)
+            .map(|((p, neck), cls)| p.apply_t(neck, true).apply(cls))
+            .collect();
+        TrainOutput { pooled, logits }
+    }
+
+    /// The evaluation forward: (pool, bn), each l2-normalised N x 4*width.
+    pub fn forward_eval(&self, xs: &Tensor, modality: Modality) -> (Tensor, Tensor) {
+        let map = self.shared(self.stem(modality).forward_t(xs, false), false);
+        let pooled = Self::pool_parts(&map);
+        let bn: Vec<Tensor> = pooled
+            .iter()
+            .zip(&self.necks)
+            .map(|(p, neck)| p.apply_t(neck, false))
+            .collect();
+        (
+            l2_normalize(&Tensor::cat(&pooled, 1)),
+            l2_normalize(&Tensor::cat(&bn, 1)),
+        )
+    }
+}
