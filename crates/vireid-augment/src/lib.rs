@@ -7,6 +7,7 @@ pub mod error;
 pub mod params;
 pub mod pipeline;
 pub mod region;
+pub mod test_time;
 pub mod transforms;
 
 pub use error::AugmentError;

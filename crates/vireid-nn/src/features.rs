@@ -69,6 +69,35 @@ pub fn extract(
     images: &[f32],
     geometry: Geometry,
     options: &ExtractOptions,
+    progress: impl FnMut(usize),
+) -> Result<FeatureSet> {
+    let len = geometry.image_len();
+    if len == 0 || images.len() % len != 0 {
+        return Err(NnError::Input(format!(
+            "{} values are not a whole number of {}x{}x{} images",
+            images.len(),
+            geometry.channels,
+            geometry.height,
+            geometry.width
+        )));
+    }
+    let n = images.len() / len;
+    let load = |start: usize, slots: &mut [f32]| {
+        slots.copy_from_slice(&images[start * len..start * len + slots.len()]);
+        Ok(())
+    };
+    extract_with(net, n, geometry, options, load, progress)
+}
+
+/// Extraction of `n` images that `load(first, slots)` writes batch by batch into `slots`
+/// (rows `first..first + slots.len() / image_len`, normalised NCHW), so that a whole test set
+/// never has to sit in memory as floats. One batch buffer is reused throughout.
+pub fn extract_with(
+    net: &PartNet,
+    n: usize,
+    geometry: Geometry,
+    options: &ExtractOptions,
+    mut load: impl FnMut(usize, &mut [f32]) -> Result<()>,
     mut progress: impl FnMut(usize),
 ) -> Result<FeatureSet> {
     let ExtractOptions {
@@ -84,16 +113,6 @@ pub fn extract(
         )));
     }
     let len = geometry.image_len();
-    if len == 0 || images.len() % len != 0 {
-        return Err(NnError::Input(format!(
-            "{} values are not a whole number of {}x{}x{} images",
-            images.len(),
-            geometry.channels,
-            geometry.height,
-            geometry.width
-        )));
-    }
-    let n = images.len() / len;
     let dim = net.config.feature_dim() as usize;
     let mut out = FeatureSet {
         pool: vec![0.0; n * dim],
@@ -101,10 +120,13 @@ pub fn extract(
         dim,
     };
     let batch = batch.max(1);
+    let mut buffer = vec![0f32; batch.min(n) * len];
     let mut done = 0;
-    for chunk in images.chunks(batch * len) {
-        let rows = chunk.len() / len;
-        let xs = Tensor::f_from_slice(chunk)?
+    while done < n {
+        let rows = batch.min(n - done);
+        let slots = &mut buffer[..rows * len];
+        load(done, slots)?;
+        let xs = Tensor::f_from_slice(slots)?
             .view([
                 rows as i64,
                 3,

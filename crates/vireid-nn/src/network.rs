@@ -66,6 +66,8 @@ pub const PARTS: [&str; 4] = ["1", "2", "3", "g"];
 #[derive(Debug)]
 pub struct PartNet {
     pub config: NetConfig,
+    /// Whether inputs are laid out NHWC before the stem (see [`PartNet::channels_last`]).
+    nhwc: bool,
     visible: Stem,
     thermal: Stem,
     layers: Vec<Layer>,
@@ -154,6 +156,7 @@ pub fn part_net(root: &nn::Path, config: NetConfig) -> PartNet {
     let width = config.width();
     PartNet {
         config,
+        nhwc: false,
         visible: resnet::stem(&backbone / "visible_module" / "visible"),
         thermal: resnet::stem(&backbone / "thermal_module" / "thermal"),
         layers,
@@ -183,7 +186,44 @@ fn l2_normalize(x: &Tensor) -> Tensor {
     x / norm
 }
 
+/// The same NCHW tensor with channels-last (NHWC) strides: what PyTorch's
+/// `memory_format=torch.channels_last` gives, which tch has no name for. oneDNN's CPU
+/// convolutions run 35-45% faster on it than on NCHW (measured on ResNet-50 at 384 x 192),
+/// with the same results within float rounding.
+pub fn nhwc(t: &Tensor) -> Tensor {
+    if t.dim() == 4 {
+        t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    } else {
+        t.shallow_clone()
+    }
+}
+
 impl PartNet {
+    /// Moves every convolution weight of `vs` (the store this network was built in) to the
+    /// channels-last layout, and makes the forwards lay their inputs out the same way. The
+    /// variables stay the same tensors (their data is replaced), so optimisers and loading
+    /// keep working; saving writes ordinary contiguous tensors.
+    pub fn channels_last(mut self, vs: &nn::VarStore) -> Self {
+        tch::no_grad(|| {
+            for (_, mut var) in vs.variables() {
+                if var.dim() == 4 {
+                    let data = nhwc(&var);
+                    var.set_data(&data);
+                }
+            }
+        });
+        self.nhwc = true;
+        self
+    }
+
+    fn layout(&self, xs: &Tensor) -> Tensor {
+        if self.nhwc {
+            nhwc(xs)
+        } else {
+            xs.shallow_clone()
+        }
+    }
+
     fn stem(&self, modality: Modality) -> &Stem {
         match modality {
             Modality::Visible => &self.visible,
@@ -210,8 +250,8 @@ impl PartNet {
     /// The training forward: visible batch then thermal batch through their stems,
     /// concatenated (visible first), shared layers, parts, BNNecks in training mode.
     pub fn forward_train(&self, visible: &Tensor, thermal: &Tensor) -> TrainOutput {
-        let v = self.visible.forward_t(visible, true);
-        let t = self.thermal.forward_t(thermal, true);
+        let v = self.visible.forward_t(&self.layout(visible), true);
+        let t = self.thermal.forward_t(&self.layout(thermal), true);
         let map = self.shared(Tensor::cat(&[v, t], 0), true);
         let pooled = Self::pool_parts(&map);
         let logits = pooled
@@ -225,7 +265,10 @@ impl PartNet {
 
     /// The evaluation forward: (pool, bn), each l2-normalised N x 4*width.
     pub fn forward_eval(&self, xs: &Tensor, modality: Modality) -> (Tensor, Tensor) {
-        let map = self.shared(self.stem(modality).forward_t(xs, false), false);
+        let map = self.shared(
+            self.stem(modality).forward_t(&self.layout(xs), false),
+            false,
+        );
         let pooled = Self::pool_parts(&map);
         let bn: Vec<Tensor> = pooled
             .iter()

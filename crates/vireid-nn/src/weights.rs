@@ -360,6 +360,7 @@ pub fn load_network(
     let vs = VarStore::new(device);
     let net = crate::network::part_net(&vs.root(), config);
     let ignored = load_into(&vs, &weights, &config)?;
+    let net = net.channels_last(&vs);
     Ok((vs, net, ignored))
 }
 

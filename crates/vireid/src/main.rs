@@ -34,10 +34,10 @@ enum Command {
     Augment(commands::augment::Args),
     /// (Not yet available) train the two-stream network.
     Train(commands::planned::Args),
-    /// (Not yet available) the reference's test protocol on a checkpoint.
-    Test(commands::planned::Args),
-    /// (Not yet available) evaluation features of a batch.
-    Extract(commands::planned::Args),
+    /// The reference's test protocol on a checkpoint: features, four scores, 10 trials.
+    Test(commands::test::Args),
+    /// Evaluation features (pool.npy, bn.npy) of a normalised float32 NCHW batch.
+    Extract(commands::extract::Args),
     /// (Not yet available) synthetic data, training, evaluation and a report, end to end.
     Demo(commands::planned::Args),
 }
@@ -51,8 +51,8 @@ fn main() {
         Command::Metrics(a) => commands::metrics::run(a),
         Command::Augment(a) => commands::augment::run(a),
         Command::Train(_) => commands::planned::run("train", 6),
-        Command::Test(_) => commands::planned::run("test", 5),
-        Command::Extract(_) => commands::planned::run("extract", 5),
+        Command::Test(a) => commands::test::run(a),
+        Command::Extract(a) => commands::extract::run(a),
         Command::Demo(_) => commands::planned::run("demo", 7),
     };
     if let Err(err) = result {

@@ -102,3 +102,43 @@ pub fn read_matrix(path: &Path, what: &str) -> Result<Matrix> {
         path.display()
     )
 }
+
+/// A float32 or float64 N x C x H x W batch, as float32 in standard order.
+pub fn read_matrix4(path: &Path) -> Result<ndarray::Array4<f32>> {
+    let array: ArrayD<f32> = match try_read::<f32>(path)? {
+        Some(a) => a,
+        None => match try_read::<f64>(path)? {
+            Some(a) => a.mapv(|v| v as f32),
+            None => bail!("{}: expected a float32 or float64 array", path.display()),
+        },
+    };
+    let shape = array.shape().to_vec();
+    match shape.as_slice() {
+        [n, 3, h, w] if *n > 0 && *h > 0 && *w > 0 => {}
+        _ => bail!(
+            "{}: expected an N x 3 x H x W image batch, found shape {shape:?}",
+            path.display()
+        ),
+    }
+    Ok(array
+        .into_dimensionality::<ndarray::Ix4>()?
+        .as_standard_layout()
+        .into_owned())
+}
+
+/// Writes an array as .npy through a temporary file and a rename, so a reader never sees a
+/// half-written file.
+pub fn write_atomic<A, D>(path: &Path, array: &ndarray::ArrayBase<A, D>) -> Result<()>
+where
+    A: ndarray::Data,
+    A::Elem: ndarray_npy::WritableElement,
+    D: ndarray::Dimension,
+{
+    use ndarray_npy::WriteNpyExt;
+    let mut bytes = Vec::new();
+    array
+        .write_npy(&mut bytes)
+        .with_context(|| format!("cannot encode {}", path.display()))?;
+    vireid_data::cache::write_atomic(path, &bytes)?;
+    Ok(())
+}

@@ -100,18 +100,19 @@ def unit(x, sd, p, bottleneck, stride):
         s = stride if (j == 2 if bottleneck else j == 1) else 1
         out = bn(F.conv2d(out, w, stride=s, padding=k // 2), sd, f"{p}.bn{j}")
         if j < n:
-            out = F.relu(out)
+            out = F.relu_(out)
     if f"{p}.downsample.0.weight" in sd:
         short = bn(F.conv2d(x, sd[f"{p}.downsample.0.weight"], stride=stride), sd, f"{p}.downsample.1")
     else:
         short = x
-    return F.relu(out + short)
+    out += short
+    return F.relu_(out)
 
 
 def forward_eval(x, sd, depth, layer4, modality):
     stem = "visible_module.visible" if modality == "visible" else "thermal_module.thermal"
     x = F.conv2d(x, sd[f"{stem}.conv1.weight"], stride=2, padding=3)
-    x = F.max_pool2d(F.relu(bn(x, sd, f"{stem}.bn1")), 3, 2, 1)
+    x = F.max_pool2d(F.relu_(bn(x, sd, f"{stem}.bn1")), 3, 2, 1)
     for i, n in enumerate(BLOCKS[depth][: 4 if layer4 else 3]):
         for b in range(n):
             stride = 2 if (b == 0 and i in (1, 2)) else 1

@@ -1,9 +1,11 @@
 pub mod augment;
+pub mod extract;
 pub mod metrics;
 pub mod planned;
 pub mod prepare;
 pub mod splits;
 pub mod synth;
+pub mod test;
 
 use vireid_data::Dataset;
 
