@@ -112,6 +112,7 @@ pub fn extract_with(
             geometry.channels
         )));
     }
+    crate::NetConfig::check_height(geometry.height).map_err(NnError::Input)?;
     let len = geometry.image_len();
     let dim = net.config.feature_dim() as usize;
     let mut out = FeatureSet {

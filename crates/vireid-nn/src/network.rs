@@ -50,6 +50,27 @@ impl NetConfig {
         self.depth.stage_channels(if self.layer4 { 3 } else { 2 })
     }
 
+    /// Rows of the last feature map for input images `height` rows high: four halvings
+    /// (stem convolution, max-pool, layer2, layer3), each ceil(h / 2).
+    pub fn map_height(height: usize) -> usize {
+        (0..4).fold(height, |h, _| h.div_ceil(2))
+    }
+
+    /// The reference splits the map with torch.chunk(x, 3, 2), which gives three stripes only
+    /// for 3 rows or at least 5 (4 rows give two chunks of 2 and the reference crashes):
+    /// refuse such heights up front instead of failing inside libtorch.
+    pub fn check_height(height: usize) -> Result<(), String> {
+        let h = Self::map_height(height);
+        if h == 3 || h >= 5 {
+            return Ok(());
+        }
+        Err(format!(
+            "images {height} rows high give a feature map {h} rows high, which torch.chunk \
+             cannot cut into the network's three stripes; use a height of at least 65 \
+             (the paper's is 384)"
+        ))
+    }
+
     /// Width of the evaluation features (four parts concatenated).
     pub fn feature_dim(&self) -> i64 {
         4 * self.width()

@@ -101,8 +101,11 @@ pub fn read(path: &Path) -> Result<Weights> {
                 path: path.to_path_buf(),
                 why,
             };
-            let reader =
-                pytorch_reader::PytorchReader::new(path).map_err(|e| bad(e.to_string()))?;
+            let reader = pytorch_reader::PytorchReader::new(path).map_err(|e| {
+                bad(format!(
+                    "a torch.save file that cannot be read (truncated or corrupt?): {e}"
+                ))
+            })?;
             let mut out = HashMap::new();
             for (name, t) in reader.into_tensors() {
                 let kind = kind_of(t.dtype())

@@ -134,7 +134,17 @@ def main():
     ap.add_argument("--n", type=int, default=3)
     ap.add_argument("--height", type=int, default=112)
     ap.add_argument("--width", type=int, default=48)
+    ap.add_argument("--torchvision", help="instead: write an ImageNet-style torchvision state "
+                    "dict (conv1, bn1, layer1..4, fc) of --depth to this file and stop")
     a = ap.parse_args()
+    if a.torchvision:
+        g = torch.Generator().manual_seed(a.seed)
+        sd = {k: value(k, s, g) for k, s in resnet_shapes(a.depth)}
+        feat = 2048 if a.depth == 50 else 512
+        sd["fc.weight"] = torch.randn((1000, feat), generator=g) * 0.01
+        sd["fc.bias"] = torch.zeros(1000)
+        torch.save(sd, a.torchvision)
+        return
     torch.set_num_threads(2)
     exp = 4 if a.depth == 50 else 1
     layer4 = a.dataset != "regdb"

@@ -1,0 +1,263 @@
+//! Weights in and out: ImageNet import into both stems and the shared layers, our safetensors
+//! round trip with the architecture read back from the shapes, and every bad file named.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+use vireid_nn::network::part_net;
+use vireid_nn::{weights, Depth, NetConfig, NnError};
+
+fn python() -> PathBuf {
+    std::env::var_os("VIREID_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+            assert!(
+                venv.exists(),
+                "run scripts/python-env.sh or set VIREID_PYTHON"
+            );
+            venv
+        })
+}
+
+fn oracle(args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/reference_net.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn same(a: &Tensor, b: &Tensor) -> bool {
+    a.size() == b.size()
+        && a.to_kind(tch::Kind::Float)
+            .equal(&b.to_kind(tch::Kind::Float))
+}
+
+#[test]
+fn imagenet_weights_go_into_both_stems_and_the_shared_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("resnet18-imagenet.pth");
+    oracle(&[
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--depth",
+        "18",
+        "--torchvision",
+        file.to_str().unwrap(),
+    ]);
+    let src = weights::read(&file).unwrap();
+    let vs = VarStore::new(Device::Cpu);
+    let config = NetConfig {
+        depth: Depth::R18,
+        layer4: true,
+        classes: 5,
+    };
+    let _net = part_net(&vs.root(), config);
+    let heads_before = vs.variables()["classifier1.weight"].copy();
+    let copied = weights::load_imagenet(&vs, &src).unwrap();
+    let vars = vs.variables();
+    assert_eq!(copied, vars.len() - weights::head_keys().len());
+    for stem in ["visible_module.visible", "thermal_module.thermal"] {
+        for key in ["conv1.weight", "bn1.weight", "bn1.running_var"] {
+            assert!(
+                same(&vars[&format!("{stem}.{key}")], &src.tensors[key]),
+                "{stem}.{key}"
+            );
+        }
+    }
+    for key in [
+        "layer1.0.conv1.weight",
+        "layer4.1.bn2.running_mean",
+        "layer2.0.downsample.0.weight",
+    ] {
+        assert!(
+            same(&vars[&format!("base_resnet.base.{key}")], &src.tensors[key]),
+            "{key}"
+        );
+    }
+    assert!(
+        same(&vars["classifier1.weight"], &heads_before),
+        "heads keep their initialisation"
+    );
+
+    // A backbone of another depth: every mis-shaped tensor named, with both shapes.
+    let vs50 = VarStore::new(Device::Cpu);
+    let _ = part_net(
+        &vs50.root(),
+        NetConfig {
+            depth: Depth::R50,
+            layer4: true,
+            classes: 5,
+        },
+    );
+    match weights::load_imagenet(&vs50, &src) {
+        Err(NnError::Mismatch { problems, .. }) => {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains("layer1.0.conv1.weight") && p.contains("[64, 64, 1, 1]")),
+                "{problems:?}"
+            );
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains("missing layer1.0.conv3.weight")),
+                "{problems:?}"
+            );
+        }
+        other => panic!("expected a mismatch, got {:?}", other.err()),
+    }
+    // Passed as a network checkpoint, it is recognised and the right flag suggested.
+    let err = weights::read(&file)
+        .unwrap()
+        .net_config()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--pretrained"), "{err}");
+}
+
+#[test]
+fn safetensors_round_trip_keeps_weights_and_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    for config in [
+        NetConfig {
+            depth: Depth::R18,
+            layer4: true,
+            classes: 3,
+        },
+        NetConfig {
+            depth: Depth::R34,
+            layer4: false,
+            classes: 4,
+        },
+        NetConfig {
+            depth: Depth::R50,
+            layer4: false,
+            classes: 6,
+        },
+    ] {
+        let vs = VarStore::new(Device::Cpu);
+        let net = part_net(&vs.root(), config).channels_last(&vs);
+        let path = dir
+            .path()
+            .join(format!("{}.safetensors", config.depth.name()));
+        weights::save(&vs, &path).unwrap();
+        let (vs2, net2, ignored) = weights::load_network(&path, Device::Cpu).unwrap();
+        assert_eq!(net2.config, config);
+        assert!(ignored.is_empty());
+        let (a, b) = (vs.variables(), vs2.variables());
+        assert_eq!(a.len(), b.len());
+        for (k, v) in &a {
+            assert!(same(v, &b[k]), "{k}");
+        }
+        // and the same features
+        let x = Tensor::randn([2, 3, 64, 32], (tch::Kind::Float, Device::Cpu));
+        let (p1, _) = tch::no_grad(|| net.forward_eval(&x, vireid_nn::Modality::Thermal));
+        let (p2, _) = tch::no_grad(|| net2.forward_eval(&x, vireid_nn::Modality::Thermal));
+        assert!(p1.allclose(&p2, 1e-6, 1e-6, false));
+    }
+}
+
+#[test]
+fn bad_files_get_one_clear_error_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    oracle(&["--out", d.to_str().unwrap(), "--depth", "18", "--n", "1"]);
+    let good = d.join("ref.t");
+    let bytes = std::fs::read(&good).unwrap();
+
+    let truncated = d.join("truncated.t");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = weights::load_network(&truncated, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("truncated.t"), "{err}");
+
+    let text = d.join("notes.t");
+    std::fs::write(&text, "these are not weights\n").unwrap();
+    let err = weights::load_network(&text, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("notes.t") && err.contains("not a checkpoint"),
+        "{err}"
+    );
+
+    let empty = d.join("empty.safetensors");
+    std::fs::write(&empty, b"").unwrap();
+    let err = weights::load_network(&empty, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("empty"), "{err}");
+
+    let missing = d.join("nowhere.t");
+    let err = weights::load_network(&missing, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nowhere.t"), "{err}");
+
+    // A checkpoint whose heads disagree with its backbone: named, with both shapes.
+    let mut w = weights::read(&good).unwrap();
+    w.tensors.insert(
+        "classifier2.weight".into(),
+        Tensor::zeros([9, 512], (tch::Kind::Float, Device::Cpu)),
+    );
+    w.tensors.insert(
+        "bottleneckg.running_var".into(),
+        Tensor::ones([256], (tch::Kind::Float, Device::Cpu)),
+    );
+    let config = w.net_config().unwrap();
+    let vs = VarStore::new(Device::Cpu);
+    let _ = part_net(&vs.root(), config);
+    match weights::load_into(&vs, &w, &config) {
+        Err(NnError::Mismatch { problems, .. }) => {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p
+                        .contains("classifier2.weight: expected shape [7, 512], found [9, 512]")),
+                "{problems:?}"
+            );
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p
+                        .contains("bottleneckg.running_var: expected shape [512], found [256]")),
+                "{problems:?}"
+            );
+        }
+        other => panic!("expected a mismatch, got {:?}", other.err()),
+    }
+    // A tensor nobody knows is not silently dropped.
+    let mut w = weights::read(&good).unwrap();
+    w.tensors.insert(
+        "attention.weight".into(),
+        Tensor::zeros([3], (tch::Kind::Float, Device::Cpu)),
+    );
+    let err = weights::load_into(&vs, &w, &config)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unexpected attention.weight"), "{err}");
+}
+
+#[test]
+fn cuda_on_a_machine_without_it_is_refused_plainly() {
+    if tch::Cuda::is_available() {
+        return;
+    }
+    for spec in ["cuda", "cuda:1"] {
+        let err = vireid_nn::parse_device(spec).unwrap_err().to_string();
+        assert!(err.contains("CUDA is not available"), "{err}");
+    }
+    let err = vireid_nn::parse_device("tpu").unwrap_err().to_string();
+    assert!(err.contains("expected cpu, cuda or cuda:K"), "{err}");
+    assert_eq!(vireid_nn::parse_device("cpu").unwrap(), Device::Cpu);
+}
