@@ -8,8 +8,12 @@
 pub mod device;
 pub mod error;
 pub mod features;
+pub mod loss;
 pub mod network;
 pub mod resnet;
+pub mod schedule;
+pub mod sgd;
+pub mod step;
 pub mod weights;
 
 pub use device::parse_device;

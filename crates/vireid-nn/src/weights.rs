@@ -353,8 +353,20 @@ pub fn save(vs: &VarStore, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds the network a checkpoint describes on `device` and loads it; for `extract`/`test`.
+/// Builds the network a checkpoint describes on `device`, loads it and lays its convolutions
+/// out channels-last (for `extract`/`test`: faster, and features within float rounding).
 pub fn load_network(
+    path: &Path,
+    device: Device,
+) -> Result<(VarStore, crate::PartNet, Vec<String>)> {
+    let (vs, net, ignored) = load_network_nchw(path, device)?;
+    let net = net.channels_last(&vs);
+    Ok((vs, net, ignored))
+}
+
+/// [`load_network`] keeping PyTorch's default NCHW layout, whose training steps equal the
+/// reference's to float rounding (channels-last gradients reduce in another order).
+pub fn load_network_nchw(
     path: &Path,
     device: Device,
 ) -> Result<(VarStore, crate::PartNet, Vec<String>)> {
@@ -363,7 +375,6 @@ pub fn load_network(
     let vs = VarStore::new(device);
     let net = crate::network::part_net(&vs.root(), config);
     let ignored = load_into(&vs, &weights, &config)?;
-    let net = net.channels_last(&vs);
     Ok((vs, net, ignored))
 }
 

@@ -1,0 +1,65 @@
+//! The losses of SPEC section 5: cross-entropy on the four classifiers and batch-hard triplet
+//! on the four pooled (pre-BNNeck) features, stripes averaged, plus the global part.
+
+use crate::error::{NnError, Result};
+use tch::{Kind, Tensor};
+
+/// The triplet margin of the reference.
+pub const MARGIN: f64 = 0.3;
+
+/// Batch-hard triplet loss (Hermans et al.): for each anchor, the largest distance to a sample
+/// of its identity (itself included, at distance sqrt(1e-12)) and the smallest to another
+/// identity; mean of max(0, d_pos - d_neg + margin). Distances are the reference's
+/// sqrt(max(|a|^2 + |b|^2 - 2 a.b, 1e-12)).
+pub fn batch_hard_triplet(features: &Tensor, labels: &Tensor, margin: f64) -> Result<Tensor> {
+    let n = features.size()[0];
+    let squared = features
+        .pow_tensor_scalar(2)
+        .sum_dim_intlist(1, true, Kind::Float)
+        .expand([n, n], false);
+    let dist = (&squared + squared.tr() - features.mm(&features.tr()) * 2.0)
+        .clamp_min(1e-12)
+        .sqrt();
+    let same = labels.unsqueeze(0).eq_tensor(&labels.unsqueeze(1));
+    // The reference raises on a batch of one identity (no negative); say so instead.
+    if same.all().int64_value(&[]) != 0 {
+        return Err(NnError::Input(
+            "the triplet loss needs at least two identities in a batch".into(),
+        ));
+    }
+    let hardest_positive = dist
+        .masked_fill(&same.logical_not(), f64::NEG_INFINITY)
+        .amax([1], false);
+    let hardest_negative = dist.masked_fill(&same, f64::INFINITY).amin([1], false);
+    Ok((hardest_positive - hardest_negative + margin)
+        .relu()
+        .mean(Kind::Float))
+}
+
+/// The loss terms of one step.
+pub struct Losses {
+    pub identity: Tensor,
+    pub triplet: Tensor,
+    pub total: Tensor,
+}
+
+/// identity = mean CE of the three stripes + CE of the global part; triplet likewise on the
+/// pooled features; total = identity + triplet.
+pub fn part_losses(pooled: &[Tensor], logits: &[Tensor], labels: &Tensor) -> Result<Losses> {
+    let ce: Vec<Tensor> = logits
+        .iter()
+        .map(|l| l.cross_entropy_for_logits(labels))
+        .collect();
+    let identity = (&ce[0] + &ce[1] + &ce[2]) / 3.0 + &ce[3];
+    let mut tri = Vec::with_capacity(4);
+    for p in pooled {
+        tri.push(batch_hard_triplet(p, labels, MARGIN)?);
+    }
+    let triplet = (&tri[0] + &tri[1] + &tri[2]) / 3.0 + &tri[3];
+    let total = &identity + &triplet;
+    Ok(Losses {
+        identity,
+        triplet,
+        total,
+    })
+}
