@@ -7,6 +7,7 @@
 
 pub mod device;
 pub mod error;
+pub mod evaluate;
 pub mod features;
 pub mod loss;
 pub mod network;

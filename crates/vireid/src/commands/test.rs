@@ -3,26 +3,18 @@ use super::splits::{ModeArg, ShotArg};
 use super::{print_json, DatasetArg};
 use crate::npy::write_atomic;
 use anyhow::{bail, Context, Result};
-use indicatif::ProgressBar;
-use ndarray::{Array1, Array2, ArrayView2};
-use rayon::prelude::*;
+use ndarray::Array1;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use vireid_augment::test_time::to_normalized_chw;
-use vireid_data::image_io::{ImageResizer, Size};
-use vireid_data::{splits, Dataset, Direction, Entry, Mode, Protocol, Shot};
+use vireid_data::image_io::Size;
+use vireid_data::{splits, Dataset, Direction, Mode, Protocol, Shot};
 use vireid_eval::report::trial_table;
-use vireid_eval::{
-    evaluate_trials, reference_alpha, EvalProtocol, Features, Labels, RerankParams, Score, Trial,
-    TrialOptions, TrialReport,
+use vireid_eval::{Score, TrialReport};
+use vireid_nn::evaluate::{
+    image_count, score_trials, trial_features, ExtractionSettings, ProtocolImages, Side,
 };
-use vireid_nn::features::{extract_with, ExtractOptions, FeatureSet, Geometry};
-use vireid_nn::{parse_device, weights, Modality, PartNet};
-
-const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-const STD: [f32; 3] = [0.229, 0.224, 0.225];
+use vireid_nn::{parse_device, weights};
 
 /// The reference's test protocol on a checkpoint: features of the query and of each trial's
 /// gallery (test transform: Lanczos resize, normalise; plus the mirrored image), the four
@@ -91,119 +83,12 @@ pub struct Args {
     json: bool,
 }
 
-/// Features and labels of one side (query or gallery) of a trial.
-struct Side {
-    pool: Array2<f32>,
-    bn: Array2<f32>,
-    ids: Vec<i64>,
-    cams: Vec<i64>,
-}
-
-impl Side {
-    fn features(&self) -> Features<'_> {
-        Features {
-            pool: self.pool.view(),
-            bn: self.bn.view(),
-        }
-    }
-
-    fn labels(&self) -> Labels<'_> {
-        Labels {
-            ids: &self.ids,
-            cams: Some(&self.cams),
-        }
-    }
-
-    fn save(&self, dir: &Path, prefix: &str) -> Result<()> {
-        let f = |name: &str| dir.join(format!("{prefix}_{name}.npy"));
-        write_atomic(&f("pool"), &self.pool)?;
-        write_atomic(&f("bn"), &self.bn)?;
-        write_atomic(&f("ids"), &Array1::from(self.ids.clone()))?;
-        write_atomic(&f("cams"), &Array1::from(self.cams.clone()))
-    }
-}
-
-/// The unique images of a list (galleries of different trials share many) and, for each
-/// entry of the list, its row among them.
-fn unique<'a>(
-    entries: impl Iterator<Item = &'a Entry>,
-) -> (Vec<&'a Entry>, HashMap<&'a str, usize>) {
-    let mut rows = HashMap::new();
-    let mut list = Vec::new();
-    for e in entries {
-        rows.entry(e.path.as_str()).or_insert_with(|| {
-            list.push(e);
-            list.len() - 1
-        });
-    }
-    (list, rows)
-}
-
-/// What every extraction of a run shares.
-struct Extraction<'a> {
-    root: &'a Path,
-    size: Size,
-    options: ExtractOptions,
-    progress: &'a ProgressBar,
-}
-
-impl Extraction<'_> {
-    /// Test transform and network features of `images`, batch by batch; decoding and resizing
-    /// run on all cores (rayon), each worker with its own resizer.
-    fn features(&self, net: &PartNet, images: &[&Entry], modality: Modality) -> Result<FeatureSet> {
-        let len = self.size.rgb_len();
-        let geometry = Geometry {
-            channels: 3,
-            height: self.size.height as usize,
-            width: self.size.width as usize,
-        };
-        let load = |first: usize, slots: &mut [f32]| -> vireid_nn::Result<()> {
-            slots
-                .par_chunks_mut(len)
-                .zip(images[first..].par_iter())
-                .try_for_each_init(
-                    || (ImageResizer::new(), vec![0u8; len]),
-                    |(resizer, rgb), (slot, entry)| {
-                        resizer
-                            .load_into(&self.root.join(&entry.path), self.size, rgb)
-                            .map_err(|e| vireid_nn::NnError::Input(e.to_string()))?;
-                        to_normalized_chw(rgb, MEAN, STD, slot);
-                        Ok(())
-                    },
-                )
-        };
-        let options = ExtractOptions {
-            modality,
-            ..self.options
-        };
-        let mut last = 0;
-        Ok(extract_with(
-            net,
-            images.len(),
-            geometry,
-            &options,
-            load,
-            |done| {
-                self.progress.inc((done - last) as u64);
-                last = done;
-            },
-        )?)
-    }
-}
-
-/// The rows of `entries` out of the features of their unique images.
-fn side(features: &FeatureSet, rows: &HashMap<&str, usize>, entries: &[Entry]) -> Side {
-    let dim = features.dim;
-    let shape = (features.rows(), dim);
-    let pool = ArrayView2::from_shape(shape, &features.pool[..]).expect("rows x dim");
-    let bn = ArrayView2::from_shape(shape, &features.bn[..]).expect("rows x dim");
-    let index: Vec<usize> = entries.iter().map(|e| rows[e.path.as_str()]).collect();
-    Side {
-        pool: pool.select(ndarray::Axis(0), &index),
-        bn: bn.select(ndarray::Axis(0), &index),
-        ids: entries.iter().map(|e| i64::from(e.id)).collect(),
-        cams: entries.iter().map(|e| i64::from(e.cam)).collect(),
-    }
+fn save_side(side: &Side, dir: &Path, prefix: &str) -> Result<()> {
+    let f = |name: &str| dir.join(format!("{prefix}_{name}.npy"));
+    write_atomic(&f("pool"), &side.pool)?;
+    write_atomic(&f("bn"), &side.bn)?;
+    write_atomic(&f("ids"), &Array1::from(side.ids.clone()))?;
+    write_atomic(&f("cams"), &Array1::from(side.cams.clone()))
 }
 
 #[derive(Serialize)]
@@ -251,10 +136,6 @@ pub fn run(a: Args) -> Result<()> {
     for w in &split.warnings {
         eprintln!("warning: {w}");
     }
-    let (query_modality, gallery_modality) = match direction {
-        Direction::InfraredToVisible => (Modality::Thermal, Modality::Visible),
-        Direction::VisibleToInfrared => (Modality::Visible, Modality::Thermal),
-    };
     let pattern = a.checkpoint.contains("{trial}");
     if dataset == Dataset::Regdb && !pattern && trials.len() > 1 {
         eprintln!(
@@ -275,34 +156,19 @@ pub fn run(a: Args) -> Result<()> {
     }
     let shared_query = split.query.is_some() && groups.len() == 1;
     // What will be extracted, for one progress bar over the whole run.
-    let plan: Vec<(usize, usize)> = groups
+    let total: usize = groups
         .iter()
         .map(|(_, members)| {
-            let q = unique(
-                members
-                    .iter()
-                    .flat_map(|&i| split.query_of(&split.trials[i])),
-            )
-            .0
-            .len();
-            let g = unique(members.iter().flat_map(|&i| &split.trials[i].gallery))
-                .0
-                .len();
-            (q, g)
+            let (q, g) = image_count(&split, members);
+            q + g
         })
-        .collect();
-    let total: usize = plan.iter().map(|(q, g)| q + g).sum();
+        .sum();
     let progress = crate::progress::bar(total as u64, "features", a.json);
-    let extraction = Extraction {
-        root: &a.root,
+    let settings = ExtractionSettings {
         size: Size::new(a.height, a.width),
-        options: ExtractOptions {
-            device,
-            modality: Modality::Visible,
-            flip: !a.no_flip,
-            batch: a.batch,
-        },
-        progress: &progress,
+        flip: !a.no_flip,
+        batch: a.batch,
+        device,
     };
     let start = Instant::now();
     let mut shared: Option<Side> = None;
@@ -321,68 +187,45 @@ pub fn run(a: Args) -> Result<()> {
             }
         }
         network = Some(net.config);
-        let (queries, qrows) = unique(
-            members
-                .iter()
-                .flat_map(|&i| split.query_of(&split.trials[i])),
-        );
-        let (galleries, grows) = unique(members.iter().flat_map(|&i| &split.trials[i].gallery));
-        let qf = extraction.features(&net, &queries, query_modality)?;
-        let gf = extraction.features(&net, &galleries, gallery_modality)?;
-        for &i in members {
-            let t = &split.trials[i];
-            let query = side(&qf, &qrows, split.query_of(t));
-            let query = if shared_query {
-                shared.get_or_insert(query);
-                None
-            } else {
-                Some(query)
-            };
-            per_trial.push((t.trial, query, side(&gf, &grows, &t.gallery)));
+        let (q, trials) = trial_features(
+            &net,
+            ProtocolImages {
+                root: &a.root,
+                split: &split,
+                direction,
+            },
+            members,
+            &settings,
+            shared_query,
+            &mut |n| progress.inc(n as u64),
+        )?;
+        if q.is_some() {
+            shared = q;
         }
+        per_trial.extend(trials);
     }
     progress.finish_and_clear();
     let seconds_features = start.elapsed().as_secs_f64();
-    let eval_protocol = match dataset {
-        Dataset::Sysu => EvalProtocol::Sysu,
-        Dataset::Regdb => EvalProtocol::Regdb,
-        Dataset::Llcm => EvalProtocol::Llcm,
-    };
-    let options = TrialOptions {
-        protocol: eval_protocol,
-        alpha: a.alpha.unwrap_or_else(|| {
-            reference_alpha(eval_protocol, direction == Direction::InfraredToVisible)
-        }),
-        max_rank: 20,
-        rerank: a.rerank.then(RerankParams::default),
-        per_query: false,
-    };
-    let inputs: Vec<Trial> = per_trial
-        .iter()
-        .map(|(t, q, g)| Trial {
-            trial: *t,
-            query: q.as_ref().map(|q| (q.features(), q.labels())),
-            gallery: g.features(),
-            gallery_labels: g.labels(),
-        })
-        .collect();
     let eval_start = Instant::now();
-    let report = evaluate_trials(
-        shared.as_ref().map(|s| (s.features(), s.labels())),
-        &inputs,
-        &options,
+    let report = score_trials(
+        dataset,
+        direction,
+        shared.as_ref(),
+        &per_trial,
+        a.alpha,
+        a.rerank,
     )?;
     let seconds_evaluation = eval_start.elapsed().as_secs_f64();
     if let Some(dir) = &a.save_features {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         if let Some(q) = &shared {
-            q.save(dir, "query")?;
+            save_side(q, dir, "query")?;
         }
         for (t, q, g) in &per_trial {
             if let Some(q) = q {
-                q.save(dir, &format!("trial{t}_query"))?;
+                save_side(q, dir, &format!("trial{t}_query"))?;
             }
-            g.save(dir, &format!("trial{t}_gallery"))?;
+            save_side(g, dir, &format!("trial{t}_gallery"))?;
         }
     }
     let summary = Summary {
