@@ -5,6 +5,7 @@
 //! Variable paths are the reference's state-dict keys (`base_resnet.base.layer1.0.conv1`), so
 //! loading a reference checkpoint is a matter of names.
 
+pub mod config;
 pub mod device;
 pub mod error;
 pub mod evaluate;
@@ -15,6 +16,7 @@ pub mod resnet;
 pub mod schedule;
 pub mod sgd;
 pub mod step;
+pub mod trainer;
 pub mod weights;
 
 pub use device::parse_device;

@@ -32,8 +32,8 @@ enum Command {
     Metrics(commands::metrics::Args),
     /// A picture of the training augmentation: the pipeline and each transform on an image.
     Augment(commands::augment::Args),
-    /// (Not yet available) train the two-stream network.
-    Train(commands::planned::Args),
+    /// Train the two-stream network as the reference's train.py (resumable, observable).
+    Train(commands::train::Args),
     /// The reference's test protocol on a checkpoint: features, four scores, 10 trials.
     Test(commands::test::Args),
     /// Evaluation features (pool.npy, bn.npy) of a normalised float32 NCHW batch.
@@ -50,7 +50,7 @@ fn main() {
         Command::Splits(a) => commands::splits::run(a),
         Command::Metrics(a) => commands::metrics::run(a),
         Command::Augment(a) => commands::augment::run(a),
-        Command::Train(_) => commands::planned::run("train", 6),
+        Command::Train(a) => commands::train::run(a),
         Command::Test(a) => commands::test::run(a),
         Command::Extract(a) => commands::extract::run(a),
         Command::Demo(_) => commands::planned::run("demo", 7),

@@ -6,6 +6,7 @@ pub mod prepare;
 pub mod splits;
 pub mod synth;
 pub mod test;
+pub mod train;
 
 use vireid_data::Dataset;
 
