@@ -159,18 +159,31 @@ struct Prepared {
     labels: Vec<i64>,
 }
 
+/// Where and how a run goes.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions<'a> {
+    /// The run folder (created if needed).
+    pub dir: &'a Path,
+    pub device: Device,
+    /// Continue the run the folder holds.
+    pub resume: bool,
+}
+
 /// Trains into `dir` (created if needed). A folder with a state.json is resumed when
 /// `resume`, and refused otherwise; its config must equal `config`.
 pub fn train(
     config: &TrainConfig,
     data: &TrainData,
-    dir: &Path,
-    device: Device,
-    resume: bool,
+    run: RunOptions<'_>,
     evaluate: &mut dyn FnMut(&PartNet) -> Result<EvalScores>,
     stop: &AtomicBool,
     observer: &mut dyn Observer,
 ) -> Result<(Outcome, RunState)> {
+    let RunOptions {
+        dir,
+        device,
+        resume,
+    } = run;
     std::fs::create_dir_all(dir).map_err(|source| NnError::Io {
         path: dir.to_path_buf(),
         source,

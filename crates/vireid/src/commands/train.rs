@@ -13,7 +13,9 @@ use vireid_eval::Score;
 use vireid_nn::config::TrainConfig;
 use vireid_nn::evaluate::{score_trials, trial_features, ExtractionSettings, ProtocolImages};
 use vireid_nn::step::StepLosses;
-use vireid_nn::trainer::{train, EpochRecord, EvalScores, Observer, Outcome, RunState, TrainData};
+use vireid_nn::trainer::{
+    train, EpochRecord, EvalScores, Observer, Outcome, RunOptions, RunState, TrainData,
+};
 use vireid_nn::{parse_device, NnError};
 
 /// Train the two-stream part network as the reference's train.py does: identity-sampled
@@ -237,9 +239,11 @@ pub fn run(a: Args) -> Result<()> {
     let (outcome, state) = train(
         &config,
         &data,
-        &a.out,
-        device,
-        a.resume,
+        RunOptions {
+            dir: &a.out,
+            device,
+            resume: a.resume,
+        },
         &mut evaluate,
         &stop,
         &mut bars,
