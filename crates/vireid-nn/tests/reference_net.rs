@@ -3,26 +3,16 @@
 //! BatchNorm statistics) and the features of PyTorch's forward; ours must equal them within
 //! 1e-4 for both modalities, both widths (SYSU 2048 / RegDB 1024), with and without flip.
 
+mod common;
+use common::python;
+
 use ndarray::{Array2, Array4};
 use ndarray_npy::read_npy;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use tch::Device;
 use vireid_nn::features::{extract, ExtractOptions, Geometry};
 use vireid_nn::{weights, Modality};
-
-fn python() -> PathBuf {
-    std::env::var_os("VIREID_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-            assert!(
-                venv.exists(),
-                "run scripts/python-env.sh (the README's test command does) or set VIREID_PYTHON"
-            );
-            venv
-        })
-}
 
 fn oracle(dir: &Path, args: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/reference_net.py");

@@ -3,28 +3,18 @@
 //! relative) and the same weights and BatchNorm statistics (1e-4) as the oracle, which equals
 //! the reference's own train.py set-up bit for bit.
 
+mod common;
+use common::python;
+
 use ndarray::{Array1, Array4};
 use ndarray_npy::read_npy;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use tch::{Device, Tensor};
 use vireid_nn::sgd::{Sgd, SgdConfig};
 use vireid_nn::step::train_step;
 use vireid_nn::weights;
-
-fn python() -> PathBuf {
-    std::env::var_os("VIREID_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-            assert!(
-                venv.exists(),
-                "run scripts/python-env.sh or set VIREID_PYTHON"
-            );
-            venv
-        })
-}
 
 /// The heads' learning rate (the backbone's is a tenth). On the oracle's random weights the
 /// gradients are large and the problem ill-conditioned: at the reference's first-epoch lr

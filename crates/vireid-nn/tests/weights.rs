@@ -1,25 +1,15 @@
 //! Weights in and out: ImageNet import into both stems and the shared layers, our safetensors
 //! round trip with the architecture read back from the shapes, and every bad file named.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::python;
+
+use std::path::Path;
 use std::process::Command;
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 use vireid_nn::network::part_net;
 use vireid_nn::{weights, Depth, NetConfig, NnError};
-
-fn python() -> PathBuf {
-    std::env::var_os("VIREID_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-            assert!(
-                venv.exists(),
-                "run scripts/python-env.sh or set VIREID_PYTHON"
-            );
-            venv
-        })
-}
 
 fn oracle(args: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/reference_net.py");

@@ -47,29 +47,50 @@ pub enum ShotArg {
     Multi,
 }
 
-pub fn run(a: Args) -> anyhow::Result<()> {
-    let dataset: Dataset = a.dataset.into();
-    let direction = match &a.direction {
+/// The protocol and trial numbers the common flags ask for (shared by `splits` and `test`):
+/// the dataset's default direction, and trials from the first (RegDB's is 1).
+pub fn protocol(
+    dataset: Dataset,
+    mode: ModeArg,
+    shot: ShotArg,
+    direction: Option<&str>,
+    trial: Option<u32>,
+    count: u32,
+) -> anyhow::Result<(Protocol, Vec<u32>)> {
+    let direction = match direction {
         Some(d) => d.parse::<Direction>()?,
         None => Protocol::default_direction(dataset),
     };
     let protocol = Protocol {
         dataset,
-        mode: match a.mode {
+        mode: match mode {
             ModeArg::All => Mode::All,
             ModeArg::Indoor => Mode::Indoor,
         },
-        shot: match a.shot {
+        shot: match shot {
             ShotArg::Single => Shot::Single,
             ShotArg::Multi => Shot::Multi,
         },
         direction,
     };
     let first = if dataset == Dataset::Regdb { 1 } else { 0 };
-    let trials: Vec<u32> = match a.trial {
+    let trials = match trial {
         Some(t) => vec![t],
-        None => (first..first + a.trials).collect(),
+        None => (first..first + count).collect(),
     };
+    Ok((protocol, trials))
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let dataset: Dataset = a.dataset.into();
+    let (protocol, trials) = super::splits::protocol(
+        dataset,
+        a.mode,
+        a.shot,
+        a.direction.as_deref(),
+        a.trial,
+        a.trials,
+    )?;
     let split = splits(&a.root, &protocol, &trials)?;
     for w in &split.warnings {
         eprintln!("warning: {w}");

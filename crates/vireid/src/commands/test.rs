@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vireid_data::image_io::Size;
-use vireid_data::{splits, Dataset, Direction, Mode, Protocol, Shot};
+use vireid_data::{splits, Dataset, Direction};
 use vireid_eval::report::trial_table;
 use vireid_eval::{Score, TrialReport};
 use vireid_nn::evaluate::{
@@ -111,27 +111,15 @@ pub fn run(a: Args) -> Result<()> {
     set_threads(a.threads);
     let device = parse_device(&a.device)?;
     let dataset: Dataset = a.dataset.into();
-    let direction = match &a.direction {
-        Some(d) => d.parse::<Direction>()?,
-        None => Protocol::default_direction(dataset),
-    };
-    let protocol = Protocol {
+    let (protocol, trials) = super::splits::protocol(
         dataset,
-        mode: match a.mode {
-            ModeArg::All => Mode::All,
-            ModeArg::Indoor => Mode::Indoor,
-        },
-        shot: match a.shot {
-            ShotArg::Single => Shot::Single,
-            ShotArg::Multi => Shot::Multi,
-        },
-        direction,
-    };
-    let first = if dataset == Dataset::Regdb { 1 } else { 0 };
-    let trials: Vec<u32> = match a.trial {
-        Some(t) => vec![t],
-        None => (first..first + a.trials).collect(),
-    };
+        a.mode,
+        a.shot,
+        a.direction.as_deref(),
+        a.trial,
+        a.trials,
+    )?;
+    let direction = protocol.direction;
     let split = splits(&a.root, &protocol, &trials)?;
     for w in &split.warnings {
         eprintln!("warning: {w}");
