@@ -87,14 +87,12 @@ fn state_path(dir: &Path) -> PathBuf {
     dir.join("state.json")
 }
 
+/// The project's atomic write (temporary file, fsync, rename), with our error type.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let werr = |e: std::io::Error| NnError::Write {
+    vireid_data::cache::write_atomic(path, bytes).map_err(|e| NnError::Write {
         path: path.to_path_buf(),
         why: e.to_string(),
-    };
-    std::fs::write(&tmp, bytes).map_err(werr)?;
-    std::fs::rename(&tmp, path).map_err(werr)
+    })
 }
 
 /// Reads a run folder's state, if it has one.
@@ -375,17 +373,7 @@ pub fn train(
         let wname = format!("epoch{epoch}.safetensors");
         let oname = format!("epoch{epoch}.optim.safetensors");
         weights::save(&vs, &dir.join(&wname))?;
-        let buffers: Vec<(String, Tensor)> = sgd
-            .state()
-            .into_iter()
-            .map(|(k, t)| (k, t.to_device(Device::Cpu).contiguous()))
-            .collect();
-        let tmp = dir.join(format!("{oname}.tmp"));
-        Tensor::write_safetensors(&buffers, &tmp)?;
-        std::fs::rename(&tmp, dir.join(&oname)).map_err(|e| NnError::Write {
-            path: dir.join(&oname),
-            why: e.to_string(),
-        })?;
+        weights::save_tensors(sgd.state(), &dir.join(&oname))?;
         if let Some(e) = eval {
             if state.best.is_none_or(|(_, b)| e.rank1 > b.rank1) {
                 weights::save(&vs, &dir.join("best.safetensors"))?;

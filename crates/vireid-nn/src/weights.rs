@@ -334,15 +334,22 @@ pub fn load_imagenet(vs: &VarStore, weights: &Weights) -> Result<usize> {
     Ok(pairs.len())
 }
 
-/// Writes every variable of `vs` as safetensors (CPU, contiguous, float32), atomically: a
-/// temporary file in the same folder, then a rename.
+/// Writes every variable of `vs` as safetensors (CPU, contiguous), atomically.
 pub fn save(vs: &VarStore, path: &Path) -> Result<()> {
-    let vars: BTreeMap<String, Tensor> = vs
-        .variables()
+    save_tensors(vs.variables(), path)
+}
+
+/// Writes named tensors as safetensors (CPU, contiguous, sorted by name), atomically: a
+/// temporary file in the same folder, then a rename. Used for weights and optimiser state.
+pub fn save_tensors(
+    tensors: impl IntoIterator<Item = (String, Tensor)>,
+    path: &Path,
+) -> Result<()> {
+    let sorted: BTreeMap<String, Tensor> = tensors
         .into_iter()
         .map(|(k, v)| (k, v.detach().to_device(Device::Cpu).contiguous()))
         .collect();
-    let named: Vec<(&String, &Tensor)> = vars.iter().collect();
+    let named: Vec<(&String, &Tensor)> = sorted.iter().collect();
     let tmp = path.with_extension("safetensors.tmp");
     let werr = |why: String| NnError::Write {
         path: path.to_path_buf(),

@@ -1,6 +1,6 @@
 use super::extract::set_threads;
-use super::splits::{ModeArg, ShotArg};
-use super::{print_json, DatasetArg};
+use super::print_json;
+use super::splits::ProtocolArgs;
 use crate::npy::write_atomic;
 use anyhow::{bail, Context, Result};
 use ndarray::Array1;
@@ -21,34 +21,14 @@ use vireid_nn::{parse_device, weights};
 /// scores (pool, bn, pool+bn, fused) over the trials, and the headline table.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which dataset the root holds: sysu, regdb or llcm.
-    #[arg(long, value_enum)]
-    dataset: DatasetArg,
-    /// The dataset's root folder.
-    #[arg(long)]
-    root: PathBuf,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
     /// A reference `.t` checkpoint or a vireid `.safetensors` one. For RegDB, whose models are
     /// trained per trial, a pattern with `{trial}` (`regdb_trial{trial}.t`) gives each trial
     /// its own; a single file is used for every trial with a warning (it has seen the other
     /// trials' test identities in training).
     #[arg(long)]
     checkpoint: String,
-    /// SYSU-MM01 search mode: all (cameras 1, 2, 4, 5) or indoor (cameras 1, 2).
-    #[arg(long, value_enum, default_value = "all")]
-    mode: ModeArg,
-    /// Gallery images per person and camera: single (1) or multi (10).
-    #[arg(long, value_enum, default_value = "single")]
-    shot: ShotArg,
-    /// Search direction: v2t/t2v for RegDB, v2i/i2v for LLCM (SYSU-MM01 is always i2v).
-    /// Default: RegDB v2t, LLCM v2i (as the reference's test.py), SYSU-MM01 i2v.
-    #[arg(long)]
-    direction: Option<String>,
-    /// Number of trials, from the first (0 for SYSU-MM01 and LLCM, 1 for RegDB).
-    #[arg(long, default_value_t = 10, conflicts_with = "trial")]
-    trials: u32,
-    /// One trial only.
-    #[arg(long)]
-    trial: Option<u32>,
     /// Test image height (the reference's --img_h).
     #[arg(long, default_value_t = 384)]
     height: u32,
@@ -110,17 +90,10 @@ struct Summary<'a> {
 pub fn run(a: Args) -> Result<()> {
     set_threads(a.threads);
     let device = parse_device(&a.device)?;
-    let dataset: Dataset = a.dataset.into();
-    let (protocol, trials) = super::splits::protocol(
-        dataset,
-        a.mode,
-        a.shot,
-        a.direction.as_deref(),
-        a.trial,
-        a.trials,
-    )?;
+    let (protocol, trials) = a.protocol.resolve()?;
+    let dataset = protocol.dataset;
     let direction = protocol.direction;
-    let split = splits(&a.root, &protocol, &trials)?;
+    let split = splits(&a.protocol.root, &protocol, &trials)?;
     for w in &split.warnings {
         eprintln!("warning: {w}");
     }
@@ -178,7 +151,7 @@ pub fn run(a: Args) -> Result<()> {
         let (q, trials) = trial_features(
             &net,
             ProtocolImages {
-                root: &a.root,
+                root: &a.protocol.root,
                 split: &split,
                 direction,
             },
