@@ -1,28 +1,10 @@
 //! `vireid metrics` on .npy inputs of every numeric type, against the reference's answers
 //! (vireid-eval's committed cases), and its errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{python, vireid};
 
-fn vireid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vireid"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn python() -> PathBuf {
-    std::env::var_os("VIREID_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-            assert!(
-                venv.exists(),
-                "run scripts/python-env.sh (the README's test command does) or set VIREID_PYTHON"
-            );
-            venv
-        })
-}
+use std::process::Command;
 
 fn run_python(script: &str, args: &[&str]) {
     let out = Command::new(python())

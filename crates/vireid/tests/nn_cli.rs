@@ -1,18 +1,14 @@
 //! `vireid extract` and `vireid test` end to end: features equal PyTorch's through the command
 //! line, the test protocol on synthetic trees of SYSU-MM01 and RegDB, and bad inputs.
 
+mod common;
+use common::{python, s, vireid};
+
 use ndarray::Array2;
 use ndarray_npy::read_npy;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn vireid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vireid"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn ok_json(args: &[&str]) -> Value {
     let out = vireid(args);
@@ -22,19 +18,6 @@ fn ok_json(args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
-}
-
-fn python() -> PathBuf {
-    std::env::var_os("VIREID_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-            assert!(
-                venv.exists(),
-                "run scripts/python-env.sh or set VIREID_PYTHON"
-            );
-            venv
-        })
 }
 
 /// A reference-format checkpoint and PyTorch's features for it (crates/vireid-nn's oracle).
@@ -53,10 +36,6 @@ fn oracle(dir: &Path, args: &[&str]) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

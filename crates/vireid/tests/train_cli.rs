@@ -1,20 +1,12 @@
 //! `vireid train` on synthetic data: a resumed run ends with the same weights as an
 //! uninterrupted one, the run folder's files, the config's errors.
 
+mod common;
+use common::{s, vireid};
+
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn vireid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vireid"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use std::process::Output;
 
 const SMALL: &str = "backbone = \"resnet18\"\nheight = 96\nwidth = 48\nids_per_batch = 3\n\
 images_per_id = 2\nlr = 0.01\neval_every = 1\neval_from = 1\n";
@@ -173,34 +165,27 @@ fn config_and_data_errors_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let root = setup(d);
+    let with_config = |config: &Path, out: &str| {
+        vireid(&[
+            "train",
+            "--dataset",
+            "sysu",
+            "--root",
+            s(&root),
+            "--config",
+            s(config),
+            "--out",
+            s(&d.join(out)),
+        ])
+    };
     std::fs::write(d.join("bad.toml"), "epoch = 3\n").unwrap();
-    let out = vireid(&[
-        "train",
-        "--dataset",
-        "sysu",
-        "--root",
-        s(&root),
-        "--config",
-        s(&d.join("bad.toml")),
-        "--out",
-        s(&d.join("r")),
-    ]);
+    let out = with_config(&d.join("bad.toml"), "r");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("epoch"), "{err}");
 
     std::fs::write(d.join("many.toml"), format!("{SMALL}ids_per_batch = 50\n")).unwrap();
-    let out = vireid(&[
-        "train",
-        "--dataset",
-        "sysu",
-        "--root",
-        s(&root),
-        "--config",
-        s(&d.join("many.toml")),
-        "--out",
-        s(&d.join("r2")),
-    ]);
+    let out = with_config(&d.join("many.toml"), "r2");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked") && err.contains("50"), "{err}");

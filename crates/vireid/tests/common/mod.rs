@@ -1,0 +1,32 @@
+//! Helpers the command-line tests share. Each test binary uses a different subset.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `vireid` binary under test.
+pub fn vireid(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vireid"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `$VIREID_PYTHON`, else the project's `.venv` (scripts/python-env.sh creates it).
+pub fn python() -> PathBuf {
+    std::env::var_os("VIREID_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+            assert!(
+                venv.exists(),
+                "run scripts/python-env.sh (the README's test command does) or set VIREID_PYTHON"
+            );
+            venv
+        })
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
