@@ -20,8 +20,12 @@ pub struct TrainConfig {
     pub ids_per_batch: usize,
     /// K: images per identity and modality.
     pub images_per_id: usize,
-    /// The heads' base learning rate (the backbone's is a tenth).
+    /// The heads' base learning rate.
     pub lr: f64,
+    /// The backbone's learning rate as a fraction of `lr` (the reference: 0.1, for an
+    /// ImageNet-initialised backbone; 1.0 suits a backbone trained from scratch).
+    #[serde(default = "reference_backbone_lr_ratio")]
+    pub backbone_lr_ratio: f64,
     pub momentum: f64,
     pub weight_decay: f64,
     pub epochs: usize,
@@ -45,6 +49,10 @@ pub struct TrainConfig {
     pub prefetch: usize,
 }
 
+fn reference_backbone_lr_ratio() -> f64 {
+    0.1
+}
+
 impl TrainConfig {
     /// The reference's defaults for a dataset: ResNet-50, 384 x 192, B = 6, K = 4, lr 0.1,
     /// 151 epochs, evaluation every 2 epochs from epoch 2.
@@ -63,6 +71,7 @@ impl TrainConfig {
             ids_per_batch: 6,
             images_per_id: 4,
             lr: 0.1,
+            backbone_lr_ratio: reference_backbone_lr_ratio(),
             momentum: 0.9,
             weight_decay: 5e-4,
             epochs: 151,

@@ -6,6 +6,7 @@
 //! loading a reference checkpoint is a matter of names.
 
 pub mod config;
+pub mod curves;
 pub mod device;
 pub mod error;
 pub mod evaluate;

@@ -79,8 +79,13 @@ impl Sgd {
 
     /// Sets the heads' lr; the backbone gets a tenth (the reference's two groups).
     pub fn set_lr(&mut self, lr: f64) {
-        self.lr[GROUP_HEADS] = lr;
-        self.lr[GROUP_BACKBONE] = 0.1 * lr;
+        self.set_lrs(lr, 0.1 * lr);
+    }
+
+    /// Sets both groups' learning rates.
+    pub fn set_lrs(&mut self, heads: f64, backbone: f64) {
+        self.lr[GROUP_HEADS] = heads;
+        self.lr[GROUP_BACKBONE] = backbone;
     }
 
     pub fn zero_grad(&mut self) {

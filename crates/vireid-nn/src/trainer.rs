@@ -283,7 +283,7 @@ pub fn train(
     let image_len = 3 * h * w;
     for epoch in state.next_epoch..config.epochs {
         let lr = learning_rate(config.lr, epoch);
-        sgd.set_lr(lr);
+        sgd.set_lrs(lr, lr * config.backbone_lr_ratio);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(epoch as u64 + 1);
         let batches = sampler.epoch(&mut rng);
@@ -391,6 +391,7 @@ pub fn train(
             let _ = std::fs::remove_file(dir.join(f));
         }
         write_metrics(dir, &state.history)?;
+        crate::curves::write_png(&state.history, &dir.join("curves.png"))?;
         observer.epoch_end(&record, &state);
         if stop.load(Ordering::SeqCst) {
             return Ok((Outcome::Interrupted, state));
