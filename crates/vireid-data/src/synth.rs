@@ -54,7 +54,7 @@ impl SynthConfig {
 }
 
 /// What was written.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SynthReport {
     pub dataset: Dataset,
     pub root: PathBuf,

@@ -26,6 +26,12 @@ pub struct TrainConfig {
     /// ImageNet-initialised backbone; 1.0 suits a backbone trained from scratch).
     #[serde(default = "reference_backbone_lr_ratio")]
     pub backbone_lr_ratio: f64,
+    /// Epochs of linear warm-up (the reference: 10).
+    #[serde(default = "reference_warmup")]
+    pub warmup_epochs: usize,
+    /// Epochs at which the lr drops to a tenth (the reference: 20, 80, 120).
+    #[serde(default = "reference_lr_steps")]
+    pub lr_steps: Vec<usize>,
     pub momentum: f64,
     pub weight_decay: f64,
     pub epochs: usize,
@@ -53,7 +59,20 @@ fn reference_backbone_lr_ratio() -> f64 {
     0.1
 }
 
+fn reference_warmup() -> usize {
+    10
+}
+
+fn reference_lr_steps() -> Vec<usize> {
+    vec![20, 80, 120]
+}
+
 impl TrainConfig {
+    /// The heads' lr at `epoch`.
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        crate::schedule::warmup_step(self.lr, epoch, self.warmup_epochs, &self.lr_steps)
+    }
+
     /// The reference's defaults for a dataset: ResNet-50, 384 x 192, B = 6, K = 4, lr 0.1,
     /// 151 epochs, evaluation every 2 epochs from epoch 2.
     pub fn preset(dataset: &str) -> Result<TrainConfig> {
@@ -72,6 +91,8 @@ impl TrainConfig {
             images_per_id: 4,
             lr: 0.1,
             backbone_lr_ratio: reference_backbone_lr_ratio(),
+            warmup_epochs: reference_warmup(),
+            lr_steps: reference_lr_steps(),
             momentum: 0.9,
             weight_decay: 5e-4,
             epochs: 151,
@@ -107,7 +128,13 @@ impl TrainConfig {
             .unwrap_or(dataset)
             .to_string();
         let base = Self::preset(&dataset).map_err(|e| e.to_string())?;
-        let mut table: toml::Table = toml::Table::try_from(&base).map_err(|e| e.to_string())?;
+        base.with_overlay(text)
+    }
+
+    /// This config with the keys of TOML `text` laid over it; unknown keys are refused.
+    pub fn with_overlay(&self, text: &str) -> std::result::Result<TrainConfig, String> {
+        let over: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut table: toml::Table = toml::Table::try_from(self).map_err(|e| e.to_string())?;
         for (k, v) in over {
             table.insert(k, v);
         }
@@ -136,5 +163,10 @@ mod tests {
         let round = TrainConfig::overlay("sysu", &c.to_toml()).unwrap();
         assert_eq!(round, c);
         assert_eq!(TrainConfig::preset("regdb").unwrap().trial, 1);
+        // The preset's schedule is the reference's.
+        let p = TrainConfig::preset("sysu").unwrap();
+        for e in 0..151 {
+            assert_eq!(p.lr_at(e), crate::schedule::learning_rate(0.1, e));
+        }
     }
 }

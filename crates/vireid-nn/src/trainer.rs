@@ -11,7 +11,6 @@ use crate::config::TrainConfig;
 use crate::error::{NnError, Result};
 use crate::network::{part_net, NetConfig, PartNet};
 use crate::resnet::Depth;
-use crate::schedule::learning_rate;
 use crate::sgd::{Sgd, SgdConfig};
 use crate::step::{train_step, StepLosses};
 use crate::weights;
@@ -282,7 +281,7 @@ pub fn train(
     let bk = config.ids_per_batch * config.images_per_id;
     let image_len = 3 * h * w;
     for epoch in state.next_epoch..config.epochs {
-        let lr = learning_rate(config.lr, epoch);
+        let lr = config.lr_at(epoch);
         sgd.set_lrs(lr, lr * config.backbone_lr_ratio);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(epoch as u64 + 1);

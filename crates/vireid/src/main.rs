@@ -3,6 +3,7 @@
 mod commands;
 mod npy;
 mod progress;
+mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -39,7 +40,7 @@ enum Command {
     /// Evaluation features (pool.npy, bn.npy) of a normalised float32 NCHW batch.
     Extract(commands::extract::Args),
     /// (Not yet available) synthetic data, training, evaluation and a report, end to end.
-    Demo(commands::planned::Args),
+    Demo(commands::demo::Args),
 }
 
 fn main() {
@@ -53,7 +54,7 @@ fn main() {
         Command::Train(a) => commands::train::run(a),
         Command::Test(a) => commands::test::run(a),
         Command::Extract(a) => commands::extract::run(a),
-        Command::Demo(_) => commands::planned::run("demo", 7),
+        Command::Demo(a) => commands::demo::run(a),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

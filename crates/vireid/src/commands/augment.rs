@@ -101,60 +101,12 @@ pub fn run(a: Args) -> Result<()> {
     let full = Preset::by_name(&dataset).expect("a preset for every dataset");
     let (h, w) = (full.height, full.width);
     let pixels = load_resized(&a.input, Size::new(h as u32, w as u32))?;
-    let src = SourceImage {
-        pixels: &pixels,
-        height: h,
-        width: w,
-    };
+    let Grid {
+        image: grid,
+        dump,
+        rows: described,
+    } = grid(full, &pixels, a.n, a.seed)?;
     let rows = rows(full);
-    let (cols, cell_w, cell_h) = (a.n + 1, w + GAP, h + GAP);
-    let mut grid = image::RgbImage::from_pixel(
-        (cols * cell_w) as u32,
-        (rows.len() * cell_h) as u32,
-        image::Rgb([255, 255, 255]),
-    );
-    let mut blit = |row: usize, col: usize, rgb: &dyn Fn(usize, usize) -> [u8; 3]| {
-        for y in 0..h {
-            for x in 0..w {
-                grid.put_pixel(
-                    (col * cell_w + x) as u32,
-                    (row * cell_h + y) as u32,
-                    image::Rgb(rgb(y, x)),
-                );
-            }
-        }
-    };
-    let mut dump = Array4::<f32>::zeros((a.n, 3, h, w));
-    let mut described = Vec::new();
-    let mut scratch = Scratch::default();
-    let mut out = vec![0f32; full.output_len()];
-    for (r, (name, preset)) in rows.iter().enumerate() {
-        blit(r, 0, &|y, x| {
-            let i = (y * w + x) * 3;
-            [pixels[i], pixels[i + 1], pixels[i + 2]]
-        });
-        let mut traces = Vec::new();
-        for v in 0..a.n {
-            let mut rng = image_rng(a.seed ^ ((r as u64) << 32), v as u64);
-            let trace = augment_one(preset, &src, &mut rng, &mut out, &mut scratch)?;
-            if r == 0 {
-                dump.slice_mut(ndarray::s![v, .., .., ..])
-                    .as_slice_mut()
-                    .expect("contiguous")
-                    .copy_from_slice(&out);
-            }
-            let plane = h * w;
-            let shown = |y: usize, x: usize| -> [u8; 3] {
-                std::array::from_fn(|c| {
-                    let v = out[c * plane + y * w + x] * preset.std[c] + preset.mean[c];
-                    (v.clamp(0.0, 1.0) * 255.0).round() as u8
-                })
-            };
-            blit(r, v + 1, &shown);
-            traces.push(trace);
-        }
-        described.push(serde_json::json!({ "row": r, "name": name, "views": traces }));
-    }
     if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
@@ -186,4 +138,77 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// An augmentation grid: the picture, the first row's views as the network receives them,
+/// and what each view decided.
+pub struct Grid {
+    pub image: image::RgbImage,
+    pub dump: Array4<f32>,
+    pub rows: Vec<serde_json::Value>,
+}
+
+/// The grid of `n` views a row of the image `pixels` (RGB, the preset's size): the whole
+/// pipeline, then each transform forced on.
+pub fn grid(full: Preset, pixels: &[u8], n: usize, seed: u64) -> Result<Grid> {
+    let (h, w) = (full.height, full.width);
+    let src = SourceImage {
+        pixels,
+        height: h,
+        width: w,
+    };
+    let rows = rows(full);
+    let (cols, cell_w, cell_h) = (n + 1, w + GAP, h + GAP);
+    let mut grid = image::RgbImage::from_pixel(
+        (cols * cell_w) as u32,
+        (rows.len() * cell_h) as u32,
+        image::Rgb([255, 255, 255]),
+    );
+    let mut blit = |row: usize, col: usize, rgb: &dyn Fn(usize, usize) -> [u8; 3]| {
+        for y in 0..h {
+            for x in 0..w {
+                grid.put_pixel(
+                    (col * cell_w + x) as u32,
+                    (row * cell_h + y) as u32,
+                    image::Rgb(rgb(y, x)),
+                );
+            }
+        }
+    };
+    let mut dump = Array4::<f32>::zeros((n, 3, h, w));
+    let mut described = Vec::new();
+    let mut scratch = Scratch::default();
+    let mut out = vec![0f32; full.output_len()];
+    for (r, (name, preset)) in rows.iter().enumerate() {
+        blit(r, 0, &|y, x| {
+            let i = (y * w + x) * 3;
+            [pixels[i], pixels[i + 1], pixels[i + 2]]
+        });
+        let mut traces = Vec::new();
+        for v in 0..n {
+            let mut rng = image_rng(seed ^ ((r as u64) << 32), v as u64);
+            let trace = augment_one(preset, &src, &mut rng, &mut out, &mut scratch)?;
+            if r == 0 {
+                dump.slice_mut(ndarray::s![v, .., .., ..])
+                    .as_slice_mut()
+                    .expect("contiguous")
+                    .copy_from_slice(&out);
+            }
+            let plane = h * w;
+            let shown = |y: usize, x: usize| -> [u8; 3] {
+                std::array::from_fn(|c| {
+                    let v = out[c * plane + y * w + x] * preset.std[c] + preset.mean[c];
+                    (v.clamp(0.0, 1.0) * 255.0).round() as u8
+                })
+            };
+            blit(r, v + 1, &shown);
+            traces.push(trace);
+        }
+        described.push(serde_json::json!({ "row": r, "name": name, "views": traces }));
+    }
+    Ok(Grid {
+        image: grid,
+        dump,
+        rows: described,
+    })
 }

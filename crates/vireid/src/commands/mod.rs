@@ -1,7 +1,7 @@
 pub mod augment;
+pub mod demo;
 pub mod extract;
 pub mod metrics;
-pub mod planned;
 pub mod prepare;
 pub mod splits;
 pub mod synth;

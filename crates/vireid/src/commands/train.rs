@@ -3,7 +3,7 @@ use super::{print_json, DatasetArg};
 use crate::progress;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use vireid_data::cache::{prepare, CachePaths, ImageCache};
@@ -160,96 +160,8 @@ pub fn run(a: Args) -> Result<()> {
              (the paper starts from torchvision's resnet50-19c8e357.pth)"
         );
     }
-    // The training cache, built (or confirmed up to date) in the root.
-    let size = Size::new(config.height as u32, config.width as u32);
-    let set = train_set(dataset, &a.root, config.trial)?;
-    let paths = CachePaths::new(&a.root, dataset, config.trial, size);
-    let total = set.visible.len() + set.thermal.len();
-    let pb = progress::bar(total as u64, "cache", a.json);
-    prepare(&a.root, &set, dataset, &paths, size, &|n| pb.inc(n as u64))?;
-    pb.finish_and_clear();
-    let data = TrainData {
-        visible: ImageCache::open(&paths.visible_images, &paths.visible_labels)?,
-        thermal: ImageCache::open(&paths.thermal_images, &paths.thermal_labels)?,
-    };
-    // The periodic evaluation: the test protocol on the first eval_trials galleries.
-    let direction = match &config.eval_direction {
-        Some(d) => d.parse::<Direction>()?,
-        None => Protocol::default_direction(dataset),
-    };
-    let protocol = Protocol {
-        dataset,
-        mode: Mode::All,
-        shot: Shot::Single,
-        direction,
-    };
-    let trials: Vec<u32> = if dataset == Dataset::Regdb {
-        vec![config.trial]
-    } else {
-        (0..config.eval_trials.max(1)).collect()
-    };
-    let split = splits(&a.root, &protocol, &trials)?;
-    let settings = ExtractionSettings {
-        size,
-        flip: config.eval_flip,
-        batch: 64,
-        device,
-    };
-    let quiet = a.json;
-    let members: Vec<usize> = (0..split.trials.len()).collect();
-    let mut evaluate = |net: &vireid_nn::PartNet| -> vireid_nn::Result<EvalScores> {
-        let images = ProtocolImages {
-            root: &a.root,
-            split: &split,
-            direction,
-        };
-        let (q, g) = vireid_nn::evaluate::image_count(&split, &members);
-        let pb = progress::bar((q + g) as u64, "evaluate", quiet);
-        let shared = split.query.is_some();
-        let (sq, per) = trial_features(net, images, &members, &settings, shared, &mut |n| {
-            pb.inc(n as u64)
-        })?;
-        pb.finish_and_clear();
-        let report = score_trials(dataset, direction, sq.as_ref(), &per, None, false)?;
-        let m = &report.score(Score::Fused).mean;
-        Ok(EvalScores {
-            rank1: m.cmc[0],
-            map: m.map,
-            minp: m.minp,
-        })
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C while the epoch finishes kills the process as usual.
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\nstopping after this epoch (its checkpoint is saved); Ctrl-C again to abort"
-            );
-        });
-    }
-    let mut bars = Bars {
-        bar: None,
-        quiet,
-        epochs: config.epochs,
-    };
-    let (outcome, state) = train(
-        &config,
-        &data,
-        RunOptions {
-            dir: &a.out,
-            device,
-            resume: a.resume,
-        },
-        &mut evaluate,
-        &stop,
-        &mut bars,
-    )
-    .map_err(|e: NnError| anyhow::anyhow!(e))
-    .with_context(|| format!("training into {}", a.out.display()))?;
+    let stop = stop_on_ctrl_c();
+    let (outcome, state) = train_on(&config, &a.root, &a.out, device, a.resume, a.json, &stop)?;
     if a.json {
         return print_json(&state);
     }
@@ -274,4 +186,109 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Sets Ctrl-C to stop training after the current epoch (its checkpoint saved); a second
+/// Ctrl-C exits at once. Call once per process.
+pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this epoch (its checkpoint is saved); Ctrl-C again to abort");
+    });
+    stop
+}
+
+/// Trains `config` on the dataset at `root` into `out`: builds the training cache when
+/// missing, evaluates periodically with the test protocol, shows progress unless `quiet`.
+pub fn train_on(
+    config: &TrainConfig,
+    root: &Path,
+    out: &Path,
+    device: tch::Device,
+    resume: bool,
+    quiet: bool,
+    stop: &AtomicBool,
+) -> Result<(Outcome, RunState)> {
+    let dataset: Dataset = config.dataset.parse()?;
+    // The training cache, built (or confirmed up to date) in the root.
+    let size = Size::new(config.height as u32, config.width as u32);
+    let set = train_set(dataset, root, config.trial)?;
+    let paths = CachePaths::new(root, dataset, config.trial, size);
+    let total = set.visible.len() + set.thermal.len();
+    let pb = progress::bar(total as u64, "cache", quiet);
+    prepare(root, &set, dataset, &paths, size, &|n| pb.inc(n as u64))?;
+    pb.finish_and_clear();
+    let data = TrainData {
+        visible: ImageCache::open(&paths.visible_images, &paths.visible_labels)?,
+        thermal: ImageCache::open(&paths.thermal_images, &paths.thermal_labels)?,
+    };
+    // The periodic evaluation: the test protocol on the first eval_trials galleries.
+    let direction = match &config.eval_direction {
+        Some(d) => d.parse::<Direction>()?,
+        None => Protocol::default_direction(dataset),
+    };
+    let protocol = Protocol {
+        dataset,
+        mode: Mode::All,
+        shot: Shot::Single,
+        direction,
+    };
+    let trials: Vec<u32> = if dataset == Dataset::Regdb {
+        vec![config.trial]
+    } else {
+        (0..config.eval_trials.max(1)).collect()
+    };
+    let split = splits(root, &protocol, &trials)?;
+    let settings = ExtractionSettings {
+        size,
+        flip: config.eval_flip,
+        batch: 64,
+        device,
+    };
+    let members: Vec<usize> = (0..split.trials.len()).collect();
+    let mut evaluate = |net: &vireid_nn::PartNet| -> vireid_nn::Result<EvalScores> {
+        let images = ProtocolImages {
+            root,
+            split: &split,
+            direction,
+        };
+        let (q, g) = vireid_nn::evaluate::image_count(&split, &members);
+        let pb = progress::bar((q + g) as u64, "evaluate", quiet);
+        let shared = split.query.is_some();
+        let (sq, per) = trial_features(net, images, &members, &settings, shared, &mut |n| {
+            pb.inc(n as u64)
+        })?;
+        pb.finish_and_clear();
+        let report = score_trials(dataset, direction, sq.as_ref(), &per, None, false)?;
+        let m = &report.score(Score::Fused).mean;
+        Ok(EvalScores {
+            rank1: m.cmc[0],
+            map: m.map,
+            minp: m.minp,
+        })
+    };
+    let mut bars = Bars {
+        bar: None,
+        quiet,
+        epochs: config.epochs,
+    };
+    let (outcome, state) = train(
+        config,
+        &data,
+        RunOptions {
+            dir: out,
+            device,
+            resume,
+        },
+        &mut evaluate,
+        stop,
+        &mut bars,
+    )
+    .map_err(|e: NnError| anyhow::anyhow!(e))
+    .with_context(|| format!("training into {}", out.display()))?;
+    Ok((outcome, state))
 }

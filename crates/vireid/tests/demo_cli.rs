@@ -1,0 +1,186 @@
+//! `vireid demo`, much shortened (tiny images, one epoch, two trials): every report file is
+//! written and readable, the table parses, a second call reuses what is done, and a folder
+//! holding another dataset is refused.
+
+mod common;
+use common::{s, vireid};
+
+use serde_json::Value;
+use std::path::Path;
+
+const TINY: &str = "height = 48\nwidth = 24\nids_per_batch = 3\nimages_per_id = 2\n";
+
+fn demo(out: &Path, config: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "demo",
+        "--out",
+        s(out),
+        "--ids",
+        "12",
+        "--epochs",
+        "1",
+        "--trials",
+        "2",
+        "--config",
+        s(config),
+        "--compare",
+    ];
+    args.extend_from_slice(extra);
+    vireid(&args)
+}
+
+/// The comparison table's rows: run name and its six cells (percentages or "-").
+fn table_rows(stdout: &str) -> Vec<(String, Vec<Option<f64>>)> {
+    let mut lines = stdout.lines().skip_while(|l| !l.starts_with("run "));
+    let header: Vec<&str> = lines
+        .next()
+        .expect("a comparison table")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["run", "Rank-1", "Rank-5", "Rank-10", "Rank-20", "mAP", "mINP"]
+    );
+    lines
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with("report:"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            let values = cells[1..]
+                .iter()
+                .map(|c| {
+                    (*c != "-").then(|| {
+                        c.strip_suffix('%')
+                            .unwrap_or_else(|| panic!("not a percentage: {c}"))
+                            .parse::<f64>()
+                            .unwrap()
+                    })
+                })
+                .collect();
+            (cells[0].to_string(), values)
+        })
+        .collect()
+}
+
+#[test]
+fn short_demo_writes_the_whole_report() {
+    let d = tempfile::tempdir().unwrap();
+    let config = d.path().join("tiny.toml");
+    std::fs::write(&config, TINY).unwrap();
+    let out = d.path().join("demo");
+    let run = demo(&out, &config, &[]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let rows = table_rows(&stdout);
+    assert_eq!(
+        rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["rle", "baseline"]
+    );
+    for (name, cells) in &rows {
+        assert_eq!(cells.len(), 6, "{name}");
+        let r1 = cells[0].expect("Rank-1 is always there");
+        assert!((0.0..=100.0).contains(&r1), "{name}: {r1}");
+        // CMC is non-decreasing where the gallery is deep enough.
+        let ranks: Vec<f64> = cells[..4].iter().flatten().copied().collect();
+        assert!(
+            ranks.windows(2).all(|w| w[0] <= w[1] + 1e-9),
+            "{name}: {ranks:?}"
+        );
+    }
+
+    let report = out.join("report");
+    for f in [
+        "index.html",
+        "results.txt",
+        "results.json",
+        "augmentation.png",
+        "ranked.png",
+        "curves-rle.png",
+        "curves-baseline.png",
+    ] {
+        assert!(report.join(f).is_file(), "missing {f}");
+    }
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    for src in [
+        "augmentation.png",
+        "ranked.png",
+        "curves-rle.png",
+        "curves-baseline.png",
+    ] {
+        assert!(
+            html.contains(&format!("src=\"{src}\"")),
+            "index.html lacks {src}"
+        );
+        let img = image::open(report.join(src)).unwrap();
+        assert!(img.width() > 50 && img.height() > 50, "{src} is tiny");
+    }
+    assert!(html.contains("<table>") && html.contains("baseline"));
+    // The ranked lists: a row per distinct query person, ten items each (or the gallery).
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("results.json")).unwrap())
+            .unwrap();
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in runs {
+        assert_eq!(r["report"]["trials"].as_array().unwrap().len(), 2);
+        assert_eq!(r["epochs"], 1);
+    }
+    let ranked = json["ranked"].as_array().unwrap();
+    assert!(!ranked.is_empty());
+    let ids: std::collections::HashSet<u64> =
+        ranked.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    assert_eq!(
+        ids.len(),
+        ranked.len(),
+        "ranked-list queries repeat a person"
+    );
+    for r in ranked {
+        let top = r["top"].as_array().unwrap().len();
+        assert!((1..=10).contains(&top));
+        assert_eq!(r["hits"].as_array().unwrap().len(), top);
+    }
+    // The table on stdout is the one in results.json.
+    let fused_r1 = runs[0]["report"]["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["score"] == "fused")
+        .unwrap()["mean"]["cmc"][0]
+        .as_f64()
+        .unwrap();
+    assert!((rows[0].1[0].unwrap() - 100.0 * fused_r1).abs() < 0.006);
+
+    // Again: the dataset and both finished runs are reused, not redone.
+    let again = demo(&out, &config, &["--json"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(doc["runs"].as_array().unwrap().len(), 2);
+    let history = std::fs::read_to_string(out.join("rle/metrics.csv")).unwrap();
+    assert_eq!(history.lines().count(), 2, "the finished run trained again");
+
+    // Another dataset in the same folder is refused, naming the folder.
+    let other = vireid(&[
+        "demo",
+        "--out",
+        s(&out),
+        "--ids",
+        "13",
+        "--epochs",
+        "1",
+        "--config",
+        s(&config),
+    ]);
+    assert!(!other.status.success());
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        err.contains("another synthetic dataset") && err.contains("data"),
+        "{err}"
+    );
+}
