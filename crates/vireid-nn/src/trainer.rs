@@ -65,11 +65,24 @@ pub struct RunState {
     pub optimizer: Option<String>,
     pub best: Option<(usize, EvalScores)>,
     pub history: Vec<EpochRecord>,
+    /// Set when the run stopped inside epoch `next_epoch`: how far it got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
+}
+
+/// An epoch stopped part-way (Ctrl-C): the steps done and what they summed to, so that the
+/// resumed epoch continues with the next batch and reports the same means.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Partial {
+    pub steps: usize,
+    pub sums: StepLosses,
+    pub seconds: f64,
 }
 
 /// Receives what the loop does, for progress bars and logs.
 pub trait Observer {
-    fn epoch_start(&mut self, _epoch: usize, _steps: usize) {}
+    /// An epoch of `steps` steps starts, of which `done` were done before a resume.
+    fn epoch_start(&mut self, _epoch: usize, _steps: usize, _done: usize) {}
     fn step(&mut self, _losses: &StepLosses, _images_per_second: f64) {}
     fn epoch_end(&mut self, _record: &EpochRecord, _state: &RunState) {}
 }
@@ -78,7 +91,8 @@ pub trait Observer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Finished,
-    /// Stopped on request (Ctrl-C) after saving the last finished epoch.
+    /// Stopped on request (Ctrl-C) after saving: at the end of an epoch, or inside one
+    /// (`RunState::partial`).
     Interrupted,
 }
 
@@ -273,6 +287,7 @@ pub fn train(
                 optimizer: None,
                 best: None,
                 history: Vec::new(),
+                partial: None,
             }
         }
     };
@@ -286,17 +301,22 @@ pub fn train(
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(epoch as u64 + 1);
         let batches = sampler.epoch(&mut rng);
-        observer.epoch_start(epoch, batches.len());
+        // A resumed epoch skips the steps it already took: batch k is the same batch
+        // whatever came before it (sampler and augmentation are seeded by epoch and position).
+        let partial = state.partial.take();
+        let skip = partial.map_or(0, |p| p.steps);
+        observer.epoch_start(epoch, batches.len(), skip);
         let start = Instant::now();
         let seed = epoch_seed(config.seed, epoch);
-        let mut sums = StepLosses::default();
-        let mut steps = 0usize;
-        let result: Result<()> = std::thread::scope(|scope| {
+        let mut sums = partial.map_or(StepLosses::default(), |p| p.sums);
+        let earlier = partial.map_or(0.0, |p| p.seconds);
+        let mut steps = skip;
+        let result: Result<bool> = std::thread::scope(|scope| {
             let (tx, rx) = sync_channel::<Result<Prepared>>(config.prefetch.max(1));
             let batches = &batches;
             let preset = &preset;
             scope.spawn(move || {
-                for (step, b) in batches.iter().enumerate() {
+                for (step, b) in batches.iter().enumerate().skip(skip) {
                     let first = (step * 2 * bk) as u64;
                     let mut visible = vec![0f32; bk * image_len];
                     let mut thermal = vec![0f32; bk * image_len];
@@ -344,13 +364,37 @@ pub fn train(
                 sums.identity += losses.identity;
                 sums.triplet += losses.triplet;
                 steps += 1;
-                let rate = (steps * 2 * bk) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                let rate =
+                    ((steps - skip) * 2 * bk) as f64 / start.elapsed().as_secs_f64().max(1e-9);
                 observer.step(&losses, rate);
+                if steps < batches.len() && stop.load(Ordering::SeqCst) {
+                    // Leaving the loop drops the receiver: the producer stops at its next send.
+                    return Ok(true);
+                }
             }
-            Ok(())
+            Ok(false)
         });
-        result?;
-        let seconds = start.elapsed().as_secs_f64();
+        if result? {
+            // Stopped inside the epoch: save where it is, exactly, and say so.
+            let partial = Partial {
+                steps,
+                sums,
+                seconds: earlier + start.elapsed().as_secs_f64(),
+            };
+            let wname = format!("epoch{epoch}.step{steps}.safetensors");
+            let oname = format!("epoch{epoch}.step{steps}.optim.safetensors");
+            commit(
+                dir,
+                &vs,
+                &sgd,
+                &mut state,
+                (wname, oname),
+                epoch,
+                Some(partial),
+            )?;
+            return Ok((Outcome::Interrupted, state));
+        }
+        let seconds = earlier + start.elapsed().as_secs_f64();
         let due = config.eval_every > 0
             && epoch >= config.eval_from
             && (epoch - config.eval_from) % config.eval_every == 0;
@@ -367,28 +411,18 @@ pub fn train(
             seconds,
             eval,
         };
-        // Tensors first (new names), then the state that points at them, then clean up: a
-        // run killed at any moment leaves a consistent folder.
-        let wname = format!("epoch{epoch}.safetensors");
-        let oname = format!("epoch{epoch}.optim.safetensors");
-        weights::save(&vs, &dir.join(&wname))?;
-        weights::save_tensors(sgd.state(), &dir.join(&oname))?;
         if let Some(e) = eval {
             if state.best.is_none_or(|(_, b)| e.rank1 > b.rank1) {
                 weights::save(&vs, &dir.join("best.safetensors"))?;
                 state.best = Some((epoch, e));
             }
         }
-        let old = (state.weights.take(), state.optimizer.take());
-        state.weights = Some(wname);
-        state.optimizer = Some(oname);
-        state.next_epoch = epoch + 1;
         state.history.push(record.clone());
-        let json = serde_json::to_vec_pretty(&state).expect("state serialises");
-        write_atomic(&state_path(dir), &json)?;
-        for f in [old.0, old.1].into_iter().flatten() {
-            let _ = std::fs::remove_file(dir.join(f));
-        }
+        let names = (
+            format!("epoch{epoch}.safetensors"),
+            format!("epoch{epoch}.optim.safetensors"),
+        );
+        commit(dir, &vs, &sgd, &mut state, names, epoch + 1, None)?;
         write_metrics(dir, &state.history)?;
         crate::curves::write_png(&state.history, &dir.join("curves.png"))?;
         observer.epoch_end(&record, &state);
@@ -399,6 +433,36 @@ pub fn train(
     // The final weights under a stable name.
     weights::save(&vs, &dir.join("last.safetensors"))?;
     Ok((Outcome::Finished, state))
+}
+
+/// Saves the weights and optimiser state under `names`, then the state that points at them
+/// (the commit point), then removes the previous files: a run killed at any moment leaves a
+/// consistent folder.
+fn commit(
+    dir: &Path,
+    vs: &VarStore,
+    sgd: &Sgd,
+    state: &mut RunState,
+    names: (String, String),
+    next_epoch: usize,
+    partial: Option<Partial>,
+) -> Result<()> {
+    let (wname, oname) = names;
+    weights::save(vs, &dir.join(&wname))?;
+    weights::save_tensors(sgd.state(), &dir.join(&oname))?;
+    let old = (state.weights.take(), state.optimizer.take());
+    state.weights = Some(wname);
+    state.optimizer = Some(oname);
+    state.next_epoch = next_epoch;
+    state.partial = partial;
+    let json = serde_json::to_vec_pretty(&state).expect("state serialises");
+    write_atomic(&state_path(dir), &json)?;
+    for f in [old.0, old.1].into_iter().flatten() {
+        if Some(&f) != state.weights.as_ref() && Some(&f) != state.optimizer.as_ref() {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+    }
+    Ok(())
 }
 
 /// metrics.csv and metrics.jsonl, rewritten from the history (short; atomic).

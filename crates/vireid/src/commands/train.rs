@@ -75,7 +75,7 @@ struct Bars {
 }
 
 impl Observer for Bars {
-    fn epoch_start(&mut self, epoch: usize, steps: usize) {
+    fn epoch_start(&mut self, epoch: usize, steps: usize, done: usize) {
         let pb = progress::bar(
             steps as u64,
             &format!("epoch {epoch}/{}", self.epochs),
@@ -87,6 +87,8 @@ impl Observer for Bars {
                 .progress_chars("=> "),
         );
         pb.set_message(format!("epoch {epoch:>3}"));
+        pb.set_position(done as u64);
+        pb.reset_eta();
         self.bar = Some(pb);
     }
 
@@ -166,14 +168,23 @@ pub fn run(a: Args) -> Result<()> {
         return print_json(&state);
     }
     match outcome {
-        Outcome::Interrupted => println!(
-            "stopped after epoch {}; continue with: vireid train --dataset {name} --root {} --out {} --resume",
-            state.next_epoch.saturating_sub(1),
-            a.root.display(),
-            a.out.display()
-        ),
+        Outcome::Interrupted => {
+            let at = match state.partial {
+                Some(p) => format!("in epoch {} after step {}", state.next_epoch, p.steps),
+                None => format!("after epoch {}", state.next_epoch.saturating_sub(1)),
+            };
+            println!(
+                "stopped {at} (saved); continue with: vireid train --dataset {name} --root {} --out {} --resume",
+                a.root.display(),
+                a.out.display()
+            )
+        }
         Outcome::Finished => {
-            println!("trained {} epochs into {}", state.next_epoch, a.out.display());
+            println!(
+                "trained {} epochs into {}",
+                state.next_epoch,
+                a.out.display()
+            );
             if let Some((e, s)) = state.best {
                 println!(
                     "best fused Rank-1 {:.2}% (mAP {:.2}%, mINP {:.2}%) at epoch {e}: {}",
@@ -188,8 +199,8 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
-/// Sets Ctrl-C to stop training after the current epoch (its checkpoint saved); a second
-/// Ctrl-C exits at once. Call once per process.
+/// Sets Ctrl-C to stop training after the current step, saving where it is; a second Ctrl-C
+/// exits at once. Call once per process.
 pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -197,7 +208,9 @@ pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nstopping after this epoch (its checkpoint is saved); Ctrl-C again to abort");
+        eprintln!(
+            "\nstopping after this step (it is saved; --resume continues); Ctrl-C again to abort"
+        );
     });
     stop
 }
