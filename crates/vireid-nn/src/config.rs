@@ -53,10 +53,18 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Batches prepared ahead on background threads.
     pub prefetch: usize,
+    /// Mixed precision (float16 autocast with a dynamic loss scale) when training on CUDA;
+    /// the CPU always trains in float32.
+    #[serde(default = "yes")]
+    pub amp: bool,
 }
 
 fn reference_backbone_lr_ratio() -> f64 {
     0.1
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn reference_warmup() -> usize {
@@ -106,6 +114,7 @@ impl TrainConfig {
             pretrained: None,
             seed: 0,
             prefetch: 2,
+            amp: true,
         })
     }
 

@@ -137,6 +137,27 @@ impl Sgd {
         });
     }
 
+    /// Multiplies every gradient by `factor` (undoing a loss scale) and says whether all of
+    /// them are finite afterwards: one device-to-host read for the whole network.
+    pub fn scale_grads(&mut self, factor: f64) -> bool {
+        tch::no_grad(|| {
+            let mut bad: Option<Tensor> = None;
+            for p in self.params.values_mut() {
+                let mut g = p.tensor.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let _ = g.g_mul_scalar_(factor);
+                let n = g.isfinite().logical_not().sum(tch::Kind::Int64);
+                bad = Some(match bad {
+                    None => n,
+                    Some(b) => b + n,
+                });
+            }
+            bad.is_none_or(|b| b.int64_value(&[]) == 0)
+        })
+    }
+
     /// The momentum buffers by parameter name, for a checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         self.params

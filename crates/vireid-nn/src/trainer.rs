@@ -7,6 +7,7 @@
 //! sampler's (one ChaCha stream per epoch) and the augmentation's (one per image, indexed by
 //! epoch, step and position), so resuming at an epoch boundary replays exactly.
 
+use crate::amp::{train_step_amp, LossScale};
 use crate::config::TrainConfig;
 use crate::error::{NnError, Result};
 use crate::network::{part_net, NetConfig, PartNet};
@@ -68,6 +69,9 @@ pub struct RunState {
     /// Set when the run stopped inside epoch `next_epoch`: how far it got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<Partial>,
+    /// The mixed-precision loss scale (CUDA with `amp` only).
+    #[serde(default)]
+    pub loss_scale: LossScale,
 }
 
 /// An epoch stopped part-way (Ctrl-C): the steps done and what they summed to, so that the
@@ -288,11 +292,13 @@ pub fn train(
                 best: None,
                 history: Vec::new(),
                 partial: None,
+                loss_scale: LossScale::default(),
             }
         }
     };
     write_atomic(&dir.join("config.toml"), config.to_toml().as_bytes())?;
 
+    let amp = config.amp && device.is_cuda();
     let bk = config.ids_per_batch * config.images_per_id;
     let image_len = 3 * h * w;
     for epoch in state.next_epoch..config.epochs {
@@ -311,6 +317,7 @@ pub fn train(
         let mut sums = partial.map_or(StepLosses::default(), |p| p.sums);
         let earlier = partial.map_or(0.0, |p| p.seconds);
         let mut steps = skip;
+        let mut loss_scale = state.loss_scale;
         let result: Result<bool> = std::thread::scope(|scope| {
             let (tx, rx) = sync_channel::<Result<Prepared>>(config.prefetch.max(1));
             let batches = &batches;
@@ -353,7 +360,12 @@ pub fn train(
                 let vis = Tensor::from_slice(&p.visible).view(shape).to_device(device);
                 let thr = Tensor::from_slice(&p.thermal).view(shape).to_device(device);
                 let labels = Tensor::from_slice(&p.labels).to_device(device);
-                let losses = train_step(&net, &mut sgd, &vis, &thr, &labels)?;
+                // The same step but for autocast and the loss scale (see amp.rs).
+                let losses = if amp {
+                    train_step_amp(&net, &mut sgd, &mut loss_scale, &vis, &thr, &labels)?
+                } else {
+                    train_step(&net, &mut sgd, &vis, &thr, &labels)?
+                };
                 if !losses.total.is_finite() {
                     return Err(NnError::Input(format!(
                         "the loss became {} at epoch {epoch}, step {steps}: lower the lr",
@@ -374,6 +386,7 @@ pub fn train(
             }
             Ok(false)
         });
+        state.loss_scale = loss_scale;
         if result? {
             // Stopped inside the epoch: save where it is, exactly, and say so.
             let partial = Partial {

@@ -1,0 +1,112 @@
+//! Mixed precision on CUDA: the forward pass and the losses under libtorch's autocast
+//! (float16 matrix products and convolutions), and a dynamic loss scale so that small float16
+//! gradients do not flush to zero. The same step on the CPU is the fp32 step (autocast is a
+//! no-op there), which is how this path is tested on machines without a GPU.
+//!
+//! The scale follows the usual dynamic rule: start at 2^16, halve and skip the update when a
+//! gradient overflows, double after 2000 updates in a row without overflow. Its state is part
+//! of the run state, so a resumed run scales as the uninterrupted one did.
+
+use crate::error::Result;
+use crate::loss::part_losses;
+use crate::network::PartNet;
+use crate::sgd::Sgd;
+use crate::step::StepLosses;
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+pub const INITIAL_SCALE: f64 = 65536.0;
+pub const GROWTH_INTERVAL: usize = 2000;
+
+/// The dynamic loss scale.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossScale {
+    pub scale: f64,
+    /// Updates in a row without an overflow since the last change of scale.
+    pub good_steps: usize,
+    /// Updates skipped because a gradient overflowed (for the log).
+    pub skipped: usize,
+}
+
+impl Default for LossScale {
+    fn default() -> Self {
+        Self {
+            scale: INITIAL_SCALE,
+            good_steps: 0,
+            skipped: 0,
+        }
+    }
+}
+
+impl LossScale {
+    /// Records the outcome of a step: `finite` gradients were applied, others skipped.
+    pub fn update(&mut self, finite: bool) {
+        if finite {
+            self.good_steps += 1;
+            if self.good_steps == GROWTH_INTERVAL {
+                self.scale *= 2.0;
+                self.good_steps = 0;
+            }
+        } else {
+            // Powers of two keep scaling and unscaling exact.
+            self.scale = (self.scale / 2.0).max(1.0);
+            self.good_steps = 0;
+            self.skipped += 1;
+        }
+    }
+}
+
+/// One mixed-precision training step: autocast forward and losses, scaled backward, unscaled
+/// gradients, and the SGD update unless a gradient is not finite (then the step is skipped
+/// and the scale halved). Losses are reported unscaled.
+pub fn train_step_amp(
+    net: &PartNet,
+    sgd: &mut Sgd,
+    scale: &mut LossScale,
+    visible: &Tensor,
+    thermal: &Tensor,
+    labels: &Tensor,
+) -> Result<StepLosses> {
+    let losses = tch::autocast(true, || {
+        let out = net.forward_train(visible, thermal);
+        part_losses(&out.pooled, &out.logits, labels)
+    })?;
+    sgd.zero_grad();
+    (&losses.total * scale.scale).f_backward()?;
+    let finite = sgd.scale_grads(1.0 / scale.scale);
+    if finite {
+        sgd.step();
+    }
+    scale.update(finite);
+    Ok(StepLosses {
+        total: losses.total.double_value(&[]),
+        identity: losses.identity.double_value(&[]),
+        triplet: losses.triplet.double_value(&[]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_halves_on_overflow_and_doubles_after_a_run_of_good_steps() {
+        let mut s = LossScale::default();
+        s.update(false);
+        assert_eq!(s.scale, INITIAL_SCALE / 2.0);
+        assert_eq!(s.skipped, 1);
+        for _ in 0..GROWTH_INTERVAL - 1 {
+            s.update(true);
+        }
+        assert_eq!(s.scale, INITIAL_SCALE / 2.0);
+        s.update(true);
+        assert_eq!(s.scale, INITIAL_SCALE);
+        assert_eq!(s.good_steps, 0);
+        let mut floor = LossScale {
+            scale: 1.0,
+            ..LossScale::default()
+        };
+        floor.update(false);
+        assert_eq!(floor.scale, 1.0);
+    }
+}
