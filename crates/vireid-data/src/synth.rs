@@ -74,6 +74,9 @@ struct Material {
     texture_freq: f32,
 }
 
+/// The response every material's infrared weights scatter around.
+const IR_BASE: [f32; 3] = [0.35, 0.4, 0.25];
+
 impl Material {
     fn random(rng: &mut impl Rng) -> Self {
         Self {
@@ -82,12 +85,15 @@ impl Material {
                 rng.random_range(0.05..0.95),
                 rng.random_range(0.05..0.95),
             ],
+            // A shared, luminance-like response plus a material's own deviation: infrared
+            // brightness is related to the colours, as in real dyes and fabrics, but no one
+            // linear map explains every material (the relation RLE models).
             ir_weights: [
-                rng.random_range(-0.5..1.0),
-                rng.random_range(-0.5..1.0),
-                rng.random_range(-0.5..1.0),
+                IR_BASE[0] + rng.random_range(-0.35..0.35),
+                IR_BASE[1] + rng.random_range(-0.35..0.35),
+                IR_BASE[2] + rng.random_range(-0.35..0.35),
             ],
-            ir_offset: rng.random_range(0.0..0.6),
+            ir_offset: rng.random_range(0.0..0.3),
             texture_amp: rng.random_range(0.0..0.25),
             texture_freq: rng.random_range(0.1..0.6),
         }
@@ -566,6 +572,15 @@ pub fn generate(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let palette: Vec<Material> = (0..24).map(|_| Material::random(&mut rng)).collect();
+    // Background clutter has materials of its own, less textured than clothing: a person's
+    // clothes, not the scenery, should be what tells people apart.
+    let scenery: Vec<Material> = (0..12)
+        .map(|_| {
+            let mut m = Material::random(&mut rng);
+            m.texture_amp *= 0.5;
+            m
+        })
+        .collect();
     let people: Vec<Person> = (0..people_count(cfg))
         .map(|_| Person::random(&mut rng, &palette))
         .collect();
@@ -587,7 +602,7 @@ pub fn generate(
     plan.jobs.par_iter().try_for_each(|job| {
         let mut rng = ChaCha8Rng::seed_from_u64(job.seed);
         let cam = &plan.cams[job.cam];
-        let clutter = (0..rng.random_range(2..6))
+        let clutter = (0..rng.random_range(0..4))
             .map(|_| {
                 let (x, y) = (
                     rng.random_range(-0.2..0.9f32),
@@ -596,7 +611,7 @@ pub fn generate(
                 let (w, h) = (rng.random_range(0.1..0.5f32), rng.random_range(0.1..0.5f32));
                 (
                     [x, y, x + w, y + h],
-                    palette[rng.random_range(0..palette.len())],
+                    scenery[rng.random_range(0..scenery.len())],
                 )
             })
             .collect();

@@ -36,6 +36,12 @@ fn main() {
             classes: 395,
         },
     );
+    // VIREID_CHANNELS_LAST=1 measures the channels-last layout (not what training uses).
+    let net = if std::env::var("VIREID_CHANNELS_LAST").is_ok_and(|v| v == "1") {
+        net.channels_last(&vs)
+    } else {
+        net
+    };
     let mut sgd = Sgd::new(&vs, SgdConfig::default());
     sgd.set_lr(0.01);
     let n = (b * k) as i64;

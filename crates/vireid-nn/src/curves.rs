@@ -214,12 +214,15 @@ mod tests {
         (0..epochs)
             .map(|e| EpochRecord {
                 epoch: e,
+                steps: 10,
                 lr: crate::schedule::learning_rate(0.1, e),
                 loss: 10.0 / (e + 1) as f64,
                 identity: 6.0 / (e + 1) as f64,
                 triplet: 4.0 / (e + 1) as f64,
                 images_per_second: 100.0,
                 seconds: 1.0,
+                seconds_waiting: 0.0,
+                seconds_stepping: 1.0,
                 eval: (e % 2 == 1).then_some(EvalScores {
                     rank1: 0.05 * e as f64,
                     map: 0.04 * e as f64,

@@ -46,12 +46,20 @@ pub struct EvalScores {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EpochRecord {
     pub epoch: usize,
+    #[serde(default)]
+    pub steps: usize,
     pub lr: f64,
     pub loss: f64,
     pub identity: f64,
     pub triplet: f64,
     pub images_per_second: f64,
     pub seconds: f64,
+    /// Of `seconds`: time the steps waited for a prepared batch (0 when the input pipeline
+    /// keeps ahead), and time in the steps themselves.
+    #[serde(default)]
+    pub seconds_waiting: f64,
+    #[serde(default)]
+    pub seconds_stepping: f64,
     pub eval: Option<EvalScores>,
 }
 
@@ -81,6 +89,10 @@ pub struct Partial {
     pub steps: usize,
     pub sums: StepLosses,
     pub seconds: f64,
+    #[serde(default)]
+    pub waiting: f64,
+    #[serde(default)]
+    pub stepping: f64,
 }
 
 /// Receives what the loop does, for progress bars and logs.
@@ -318,6 +330,7 @@ pub fn train(
         let earlier = partial.map_or(0.0, |p| p.seconds);
         let mut steps = skip;
         let mut loss_scale = state.loss_scale;
+        let (mut waiting, mut stepping) = partial.map_or((0.0, 0.0), |p| (p.waiting, p.stepping));
         let result: Result<bool> = std::thread::scope(|scope| {
             let (tx, rx) = sync_channel::<Result<Prepared>>(config.prefetch.max(1));
             let batches = &batches;
@@ -355,7 +368,11 @@ pub fn train(
                 }
             });
             let shape = [bk as i64, 3, h as i64, w as i64];
-            for prepared in rx {
+            loop {
+                let asked = Instant::now();
+                let Ok(prepared) = rx.recv() else { break };
+                waiting += asked.elapsed().as_secs_f64();
+                let stepping_from = Instant::now();
                 let p = prepared?;
                 let vis = Tensor::from_slice(&p.visible).view(shape).to_device(device);
                 let thr = Tensor::from_slice(&p.thermal).view(shape).to_device(device);
@@ -372,6 +389,7 @@ pub fn train(
                         losses.total
                     )));
                 }
+                stepping += stepping_from.elapsed().as_secs_f64();
                 sums.total += losses.total;
                 sums.identity += losses.identity;
                 sums.triplet += losses.triplet;
@@ -393,6 +411,8 @@ pub fn train(
                 steps,
                 sums,
                 seconds: earlier + start.elapsed().as_secs_f64(),
+                waiting,
+                stepping,
             };
             let wname = format!("epoch{epoch}.step{steps}.safetensors");
             let oname = format!("epoch{epoch}.step{steps}.optim.safetensors");
@@ -416,12 +436,15 @@ pub fn train(
         let n = steps.max(1) as f64;
         let record = EpochRecord {
             epoch,
+            steps,
             lr,
             loss: sums.total / n,
             identity: sums.identity / n,
             triplet: sums.triplet / n,
             images_per_second: (steps * 2 * bk) as f64 / seconds.max(1e-9),
             seconds,
+            seconds_waiting: waiting,
+            seconds_stepping: stepping,
             eval,
         };
         if let Some(e) = eval {
@@ -481,7 +504,7 @@ fn commit(
 /// metrics.csv and metrics.jsonl, rewritten from the history (short; atomic).
 fn write_metrics(dir: &Path, history: &[EpochRecord]) -> Result<()> {
     let mut csv =
-        String::from("epoch,lr,loss,identity,triplet,images_per_second,seconds,rank1,mAP,mINP\n");
+        String::from("epoch,lr,loss,identity,triplet,images_per_second,seconds,rank1,mAP,mINP,seconds_waiting,seconds_stepping\n");
     let mut jsonl = String::new();
     for r in history {
         let (r1, map, minp) = r
@@ -494,8 +517,16 @@ fn write_metrics(dir: &Path, history: &[EpochRecord]) -> Result<()> {
                 )
             });
         csv.push_str(&format!(
-            "{},{},{},{},{},{:.2},{:.2},{r1},{map},{minp}\n",
-            r.epoch, r.lr, r.loss, r.identity, r.triplet, r.images_per_second, r.seconds
+            "{},{},{},{},{},{:.2},{:.2},{r1},{map},{minp},{:.3},{:.3}\n",
+            r.epoch,
+            r.lr,
+            r.loss,
+            r.identity,
+            r.triplet,
+            r.images_per_second,
+            r.seconds,
+            r.seconds_waiting,
+            r.seconds_stepping
         ));
         jsonl.push_str(&serde_json::to_string(r).expect("record serialises"));
         jsonl.push('\n');
