@@ -99,6 +99,11 @@ impl Material {
         }
     }
 
+    /// Brightness in a grey picture (the luma weights of ITU-R 601).
+    fn luma(&self) -> f32 {
+        0.299 * self.rgb[0] + 0.587 * self.rgb[1] + 0.114 * self.rgb[2]
+    }
+
     fn infrared(&self) -> f32 {
         let v: f32 = self
             .rgb
@@ -111,13 +116,44 @@ impl Material {
     }
 }
 
+/// How a second material sits on a garment (coordinates in units of the person's height).
+#[derive(Debug, Clone, Copy)]
+enum Pattern {
+    /// Horizontal stripes of this period.
+    Stripes(f32),
+    /// Vertical stripes of this period.
+    Columns(f32),
+    /// A band 0.06 high starting at this height.
+    Band(f32),
+    /// A square on the chest at this height.
+    Patch(f32),
+    /// Left and right differ (legs).
+    Split,
+}
+
+impl Pattern {
+    fn covers(self, x: f32, y: f32) -> bool {
+        match self {
+            Pattern::Stripes(period) => ((y / period) as i32) % 2 == 1,
+            Pattern::Columns(period) => (((x + 1.0) / period) as i32) % 2 == 1,
+            Pattern::Band(top) => (top..top + 0.06).contains(&y),
+            Pattern::Patch(top) => (top..top + 0.07).contains(&y) && x.abs() < 0.035,
+            Pattern::Split => x > 0.0,
+        }
+    }
+}
+
 /// A person: materials and body proportions, fixed across cameras and modalities.
 #[derive(Debug, Clone)]
 struct Person {
     skin: Material,
     hair: Material,
     upper: Material,
-    upper2: Option<(Material, f32)>,
+    /// A second material on the upper body and how it is laid out.
+    upper2: Option<(Material, Pattern)>,
+    /// A second material on the legs (a band at the knees, or one leg of each).
+    lower2: Option<(Material, Pattern)>,
+    long_hair: bool,
     lower: Material,
     shoes: Material,
     bag: Option<Material>,
@@ -132,24 +168,52 @@ struct Person {
 impl Person {
     fn random(rng: &mut impl Rng, palette: &[Material]) -> Self {
         let mut pick = || palette[rng.random_range(0..palette.len())];
-        let (skin, hair, upper, upper2, lower, shoes, bag) =
-            (pick(), pick(), pick(), pick(), pick(), pick(), pick());
+        let (skin, hair, upper, lower, shoes, bag) =
+            (pick(), pick(), pick(), pick(), pick(), pick());
+        // Patterns are what survives grey and infrared: their second material differs in
+        // brightness from the first in both views.
+        let mut contrasting = |base: &Material| {
+            let mut m = palette[rng.random_range(0..palette.len())];
+            for _ in 0..32 {
+                if (m.luma() - base.luma()).abs() > 0.25
+                    && (m.infrared() - base.infrared()).abs() > 0.2
+                {
+                    break;
+                }
+                m = palette[rng.random_range(0..palette.len())];
+            }
+            m
+        };
+        let upper2 = contrasting(&upper);
+        let lower2 = contrasting(&lower);
+        let upper_pattern = match rng.random_range(0..5) {
+            0 => None,
+            1 => Some(Pattern::Stripes(rng.random_range(0.03..0.08))),
+            2 => Some(Pattern::Columns(rng.random_range(0.03..0.06))),
+            3 => Some(Pattern::Band(rng.random_range(0.2..0.42))),
+            _ => Some(Pattern::Patch(rng.random_range(0.2..0.36))),
+        };
+        let lower_pattern = match rng.random_range(0..3) {
+            0 => None,
+            1 => Some(Pattern::Band(rng.random_range(0.68..0.82))),
+            _ => Some(Pattern::Split),
+        };
         Self {
             skin,
             hair,
             upper,
-            upper2: rng
-                .random_bool(0.4)
-                .then(|| (upper2, rng.random_range(0.03..0.08))),
+            upper2: upper_pattern.map(|p| (upper2, p)),
+            lower2: lower_pattern.map(|p| (lower2, p)),
+            long_hair: rng.random_bool(0.3),
             lower,
             shoes,
             bag: rng.random_bool(0.35).then_some(bag),
             short_sleeves: rng.random_bool(0.4),
             shorts: rng.random_bool(0.25),
-            shoulder: rng.random_range(0.09..0.14),
-            leg_gap: rng.random_range(0.035..0.055),
-            height: rng.random_range(0.82..0.95),
-            head: rng.random_range(0.05..0.065),
+            shoulder: rng.random_range(0.08..0.15),
+            leg_gap: rng.random_range(0.03..0.06),
+            height: rng.random_range(0.78..0.96),
+            head: rng.random_range(0.045..0.07),
         }
     }
 }
@@ -181,6 +245,13 @@ fn person_material(p: &Person, v: &View, x: f32, y: f32) -> Option<(Material, bo
         let hair = y < p.head * 0.9;
         return Some((if hair { p.hair } else { p.skin }, false));
     }
+    // Long hair falls beside the face onto the shoulders.
+    if p.long_hair
+        && (p.head..p.head * 2.0 + 0.1).contains(&y)
+        && (p.head * 0.5..p.head * 1.05).contains(&x.abs())
+    {
+        return Some((p.hair, false));
+    }
     let arm_x = p.shoulder + 0.025;
     for side in [-1.0f32, 1.0] {
         let ax = side * arm_x + side * v.arm_swing * (y - 0.16);
@@ -197,8 +268,8 @@ fn person_material(p: &Person, v: &View, x: f32, y: f32) -> Option<(Material, bo
     if (0.14..0.53).contains(&y) {
         let half = p.shoulder - (y - 0.14) * 0.08;
         if x.abs() < half {
-            if let Some((second, period)) = p.upper2 {
-                if ((y / period) as i32) % 2 == 1 {
+            if let Some((second, pattern)) = p.upper2 {
+                if pattern.covers(x, y) {
                     return Some((second, true));
                 }
             }
@@ -210,7 +281,15 @@ fn person_material(p: &Person, v: &View, x: f32, y: f32) -> Option<(Material, bo
         for side in [-1.0f32, 1.0] {
             if (x - side * (p.leg_gap + spread)).abs() < 0.04 {
                 let cloth = !p.shorts || y < 0.7;
-                return Some((if cloth { p.lower } else { p.skin }, cloth));
+                if !cloth {
+                    return Some((p.skin, false));
+                }
+                if let Some((second, pattern)) = p.lower2 {
+                    if pattern.covers(x, y) {
+                        return Some((second, true));
+                    }
+                }
+                return Some((p.lower, true));
             }
         }
     }

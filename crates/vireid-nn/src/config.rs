@@ -47,6 +47,11 @@ pub struct TrainConfig {
     pub eval_flip: bool,
     /// Moderate and radical RLE in the training augmentation (false: the baseline).
     pub rle: bool,
+    /// Zero padding (pixels) before the random crop; default the dataset preset's 10, which
+    /// the reference uses at every image size (scale it down with the size: 10 pixels of a
+    /// 24-pixel-wide image shift the person by a third of the frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad: Option<usize>,
     /// ImageNet weights for both stems and the shared layers (torchvision .pth/.safetensors).
     pub pretrained: Option<PathBuf>,
     /// One seed for sampling, augmentation and initialisation.
@@ -111,6 +116,7 @@ impl TrainConfig {
             eval_direction: (dataset == "llcm").then(|| "i2v".to_string()),
             eval_flip: true,
             rle: true,
+            pad: None,
             pretrained: None,
             seed: 0,
             prefetch: 2,

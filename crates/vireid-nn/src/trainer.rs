@@ -154,6 +154,10 @@ fn preset(config: &TrainConfig) -> Result<Preset> {
     let p = Preset::by_name(&config.dataset)
         .ok_or_else(|| NnError::Input(format!("no augmentation preset for {}", config.dataset)))?
         .with_size(config.height, config.width);
+    let p = Preset {
+        pad: config.pad.unwrap_or(p.pad),
+        ..p
+    };
     Ok(if config.rle {
         p
     } else {

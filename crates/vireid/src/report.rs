@@ -228,7 +228,11 @@ pub fn write(dir: &Path, inputs: &Inputs<'_>) -> Result<()> {
         write_file(&dir.join(format!("curves-{}.png", r.name)), &bytes)?;
     }
     // The augmentation grid on the first gallery (visible) image, at training size.
-    let preset = Preset::sysu().with_size(c.height, c.width);
+    let sysu = Preset::sysu().with_size(c.height, c.width);
+    let preset = Preset {
+        pad: c.pad.unwrap_or(sysu.pad),
+        ..sysu
+    };
     let first = &inputs.gallery.0[0];
     let pixels = load_resized(
         &inputs.root.join(&first.path),

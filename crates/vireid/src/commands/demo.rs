@@ -76,6 +76,8 @@ pub fn demo_config(epochs: usize, seed: u64) -> TrainConfig {
     // alike); 0.01 for the whole network learns steadily.
     c.lr = 0.01;
     c.backbone_lr_ratio = 1.0;
+    // The reference's 10 pixels at 384 x 192, scaled to the demo's size.
+    c.pad = Some(2);
     c.warmup_epochs = (epochs / 25).max(1);
     c.lr_steps = vec![(epochs * 3 / 4).max(1)];
     c.eval_every = (epochs / 10).max(1);
