@@ -10,10 +10,12 @@ read -r -a args <<< "${args[*]}"
 cargo build --release -q -p vireid-nn --example step_time
 theirs="$("$py" scripts/torch_step_time.py "${args[@]}")"
 ours="$(target/release/examples/step_time "${args[@]}")"
-"$py" - "$theirs" "$ours" <<'PY'
+last="$(VIREID_CHANNELS_LAST=1 target/release/examples/step_time "${args[@]}")"
+"$py" - "$theirs" "$ours" "$last" <<'PY'
 import json, sys
-t, o = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+t, o, c = (json.loads(a) for a in sys.argv[1:4])
 print(f"PyTorch (reference network): {t['seconds_per_step']:.3f} s/step ({t['images']} images)")
 print(f"vireid:                      {o['seconds_per_step']:.3f} s/step")
 print(f"ratio PyTorch / vireid:      {t['seconds_per_step'] / o['seconds_per_step']:.3f} (above 1: vireid faster)")
+print(f"vireid channels-last:        {c['seconds_per_step']:.3f} s/step, ratio {t['seconds_per_step'] / c['seconds_per_step']:.3f} (not used for training: see README)")
 PY

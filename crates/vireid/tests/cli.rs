@@ -317,7 +317,9 @@ fn bad_arguments_and_inputs_give_one_clear_error() {
         &["prepare", "--dataset", "llcm", "--root", "/no/such/llcm"],
         &["/no/such/llcm"],
     );
-    fails(&["demo"], &["not available", "issue #7"]);
+    fails(&["demo", "--out", "/tmp", "--epochs", "0"], &["--epochs"]);
+    fails(&["demo", "--out", "/tmp", "--trials", "11"], &["--trials"]);
+    fails(&["demo", "--out", "/tmp", "--device", "tpu"], &["tpu"]);
 }
 
 #[test]
@@ -363,6 +365,39 @@ fn every_flag_is_explained_in_help() {
                 "--direction",
                 "--trials",
                 "--trial",
+                "--json",
+            ][..],
+        ),
+        (
+            "demo",
+            &[
+                "--out",
+                "--compare",
+                "--ids",
+                "--epochs",
+                "--config",
+                "--trials",
+                "--seed",
+                "--device",
+                "--threads",
+                "--json",
+            ][..],
+        ),
+        (
+            "train",
+            &[
+                "--dataset",
+                "--root",
+                "--config",
+                "--trial",
+                "--epochs",
+                "--backbone",
+                "--device",
+                "--pretrained",
+                "--seed",
+                "--out",
+                "--resume",
+                "--threads",
                 "--json",
             ][..],
         ),
