@@ -5,7 +5,8 @@
 //!
 //! Every random stream derives from the one seed: libtorch's (initialisation only), the
 //! sampler's (one ChaCha stream per epoch) and the augmentation's (one per image, indexed by
-//! epoch, step and position), so resuming at an epoch boundary replays exactly.
+//! epoch, step and position), so resuming, at an epoch boundary or after any step of a
+//! stopped epoch, replays exactly.
 
 use crate::amp::{train_step_amp, LossScale};
 use crate::config::TrainConfig;

@@ -239,7 +239,15 @@ pub fn write(dir: &Path, inputs: &Inputs<'_>) -> Result<()> {
         Size::new(c.height as u32, c.width as u32),
     )?;
     let g = grid(preset, &pixels, 8, c.seed)?;
-    write_png(&dir.join("augmentation.png"), &g.image)?;
+    // Training images are small here: enlarge (pixels kept square and sharp) to be seen.
+    let zoom = (192 / c.height.max(1)).clamp(1, 4) as u32;
+    let shown = image::imageops::resize(
+        &g.image,
+        g.image.width() * zoom,
+        g.image.height() * zoom,
+        image::imageops::FilterType::Nearest,
+    );
+    write_png(&dir.join("augmentation.png"), &shown)?;
     let row_names: Vec<String> = g
         .rows
         .iter()
@@ -335,9 +343,9 @@ fn html(inputs: &Inputs<'_>, grid_rows: &[String]) -> String {
         .collect();
     let _ = writeln!(
         h,
-        "<h2>Augmentation</h2>\n<p>A visible training-size image (left column) and eight \
-         draws; the first row is the whole training pipeline, the others force one transform \
-         on.</p><ol style=\"list-style:none;padding:0\">{rows}</ol>\
+        "<h2>Augmentation</h2>\n<p>A visible image at training size (left column; enlarged) \
+         and eight draws; the first row is the whole training pipeline, the others force one \
+         transform on.</p><ol style=\"list-style:none;padding:0\">{rows}</ol>\
          <img src=\"augmentation.png\" alt=\"augmentation grid\">"
     );
     let _ = writeln!(

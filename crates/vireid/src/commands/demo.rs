@@ -158,6 +158,19 @@ pub fn run(a: Args) -> Result<()> {
     anyhow::ensure!(a.epochs >= 1, "--epochs must be at least 1");
     anyhow::ensure!((1..=10).contains(&a.trials), "--trials must be 1..10");
     let quiet = a.json;
+    let mut config = demo_config(a.epochs, a.seed);
+    if let Some(path) = &a.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        config = config
+            .with_overlay(&text)
+            .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
+    }
+    anyhow::ensure!(
+        config.dataset == "sysu",
+        "the demo's data is in the SYSU-MM01 layout; its config cannot set dataset = {:?}",
+        config.dataset
+    );
     let data_dir = a.out.join("data");
     let synth = dataset(&data_dir, &synth_config(a.ids, a.seed), quiet)?;
     if !quiet {
@@ -170,14 +183,6 @@ pub fn run(a: Args) -> Result<()> {
             synth.infrared_images,
             data_dir.display()
         );
-    }
-    let mut config = demo_config(a.epochs, a.seed);
-    if let Some(path) = &a.config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        config = config
-            .with_overlay(&text)
-            .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
     }
     let stop = stop_on_ctrl_c();
     let variants: &[(&str, bool)] = if a.compare {
