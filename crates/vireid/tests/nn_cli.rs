@@ -2,7 +2,7 @@
 //! line, the test protocol on synthetic trees of SYSU-MM01 and RegDB, and bad inputs.
 
 mod common;
-use common::{python, s, vireid};
+use common::{python, s, synth, vireid};
 
 use ndarray::Array2;
 use ndarray_npy::read_npy;
@@ -90,22 +90,7 @@ fn test_protocol_on_synthetic_sysu_and_its_saved_features() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let root = d.join("sysu");
-    let out = vireid(&[
-        "synth",
-        "--dataset",
-        "sysu",
-        "--out",
-        s(&root),
-        "--ids",
-        "10",
-        "--seed",
-        "4",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    synth("sysu", &root, 10, 4);
     oracle(d, &["--depth", "18", "--dataset", "sysu", "--n", "1"]);
     let saved = d.join("features");
     let v = ok_json(&[
@@ -207,22 +192,7 @@ fn regdb_takes_one_checkpoint_per_trial_and_warns_for_a_single_one() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let root = d.join("regdb");
-    let out = vireid(&[
-        "synth",
-        "--dataset",
-        "regdb",
-        "--out",
-        s(&root),
-        "--ids",
-        "8",
-        "--seed",
-        "2",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    synth("regdb", &root, 8, 2);
     oracle(d, &["--depth", "18", "--dataset", "regdb", "--n", "1"]);
     for t in [1, 2] {
         std::fs::copy(d.join("ref.t"), d.join(format!("regdb_trial{t}.t"))).unwrap();

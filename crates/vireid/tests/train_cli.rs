@@ -2,7 +2,7 @@
 //! uninterrupted one, the run folder's files, the config's errors.
 
 mod common;
-use common::{s, vireid};
+use common::{s, synth, vireid};
 
 use serde_json::Value;
 use std::path::Path;
@@ -13,22 +13,7 @@ images_per_id = 2\nlr = 0.01\neval_every = 1\neval_from = 1\n";
 
 fn setup(d: &Path) -> std::path::PathBuf {
     let root = d.join("sysu");
-    let out = vireid(&[
-        "synth",
-        "--dataset",
-        "sysu",
-        "--out",
-        s(&root),
-        "--ids",
-        "10",
-        "--seed",
-        "5",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    synth("sysu", &root, 10, 5);
     std::fs::write(d.join("small.toml"), SMALL).unwrap();
     root
 }

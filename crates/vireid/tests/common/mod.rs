@@ -30,3 +30,25 @@ pub fn python() -> PathBuf {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// `vireid synth` of `ids` people into `root` (a benchmark layout: sysu, regdb, llcm),
+/// asserting that it worked.
+pub fn synth(dataset: &str, root: &Path, ids: u32, seed: u64) {
+    let (ids, seed) = (ids.to_string(), seed.to_string());
+    let out = vireid(&[
+        "synth",
+        "--dataset",
+        dataset,
+        "--out",
+        s(root),
+        "--ids",
+        &ids,
+        "--seed",
+        &seed,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
