@@ -3,7 +3,9 @@
 # it when present.
 set -euo pipefail
 cd "$(dirname "$0")"
-export VIREID_PYTHON="$(scripts/python-env.sh)"
+# Assigned before export: `export X="$(cmd)"` would hide a failing set-up behind export's status.
+VIREID_PYTHON="$(scripts/python-env.sh)"
+export VIREID_PYTHON
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace "$@"

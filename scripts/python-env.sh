@@ -17,7 +17,15 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setting up $venv (numpy, Pillow, torch 2.13.0: about a minute, 5 GB)" >&2
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $want >&2
+  free_kb="$(df -Pk "$here" | awk 'NR == 2 { print $4 }')"
+  if [ "${free_kb:-0}" -lt $((6 * 1024 * 1024)) ]; then
+    echo "warning: $(( ${free_kb:-0} / 1024 )) MB free under $here; the environment needs about 5 GB" >&2
+  fi
+  # --no-cache-dir: pip would otherwise keep a second copy of the 3 GB of wheels.
+  if ! "$venv/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check $want >&2; then
+    echo "error: could not install $want into $venv (see pip's message above)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
 purelib="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
