@@ -126,12 +126,21 @@ impl TrainConfig {
 
     /// The preset of `dataset` with the keys of a TOML file laid over it.
     pub fn from_toml(dataset: &str, path: &Path) -> Result<TrainConfig> {
+        Self::read_overlay(path, |text| Self::overlay(dataset, text))
+    }
+    /// This config with the TOML file at `path` laid over it (errors name the file).
+    pub fn with_toml_file(&self, path: &Path) -> Result<TrainConfig> {
+        Self::read_overlay(path, |text| self.with_overlay(text))
+    }
+    fn read_overlay(
+        path: &Path,
+        apply: impl FnOnce(&str) -> std::result::Result<TrainConfig, String>,
+    ) -> Result<TrainConfig> {
         let text = std::fs::read_to_string(path).map_err(|source| NnError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::overlay(dataset, &text)
-            .map_err(|why| NnError::Input(format!("{}: {why}", path.display())))
+        apply(&text).map_err(|why| NnError::Input(format!("{}: {why}", path.display())))
     }
 
     /// The preset with the keys of TOML `text` laid over it; unknown keys are refused.
@@ -183,5 +192,21 @@ mod tests {
         for e in 0..151 {
             assert_eq!(p.lr_at(e), crate::schedule::learning_rate(0.1, e));
         }
+    }
+
+    #[test]
+    fn a_toml_file_lies_over_any_base_and_its_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = TrainConfig::overlay("sysu", "epochs = 7\nlr = 0.01").unwrap();
+        let file = dir.path().join("over.toml");
+        std::fs::write(&file, "epochs = 3").unwrap();
+        let c = base.with_toml_file(&file).unwrap();
+        assert_eq!((c.epochs, c.lr), (3, 0.01));
+        std::fs::write(&file, "epoch = 3").unwrap();
+        let err = base.with_toml_file(&file).unwrap_err().to_string();
+        assert!(err.contains("over.toml") && err.contains("epoch"), "{err}");
+        let missing = dir.path().join("missing.toml");
+        let err = base.with_toml_file(&missing).unwrap_err().to_string();
+        assert!(err.contains("missing.toml"), "{err}");
     }
 }

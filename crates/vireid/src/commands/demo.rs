@@ -160,11 +160,7 @@ pub fn run(a: Args) -> Result<()> {
     let quiet = a.json;
     let mut config = demo_config(a.epochs, a.seed);
     if let Some(path) = &a.config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        config = config
-            .with_overlay(&text)
-            .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
+        config = config.with_toml_file(path)?;
     }
     anyhow::ensure!(
         config.dataset == "sysu",
