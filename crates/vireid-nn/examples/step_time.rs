@@ -25,6 +25,10 @@ fn main() {
         get(4, 5),
         get(5, 2),
     );
+    // VIREID_MALLOC=system measures with glibc's default allocator settings.
+    if std::env::var("VIREID_MALLOC").map_or(true, |v| v != "system") {
+        vireid_nn::allocator::keep_freed_memory();
+    }
     tch::set_num_threads(threads as i32);
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);

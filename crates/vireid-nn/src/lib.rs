@@ -5,6 +5,7 @@
 //! Variable paths are the reference's state-dict keys (`base_resnet.base.layer1.0.conv1`), so
 //! loading a reference checkpoint is a matter of names.
 
+pub mod allocator;
 pub mod amp;
 pub mod config;
 pub mod curves;

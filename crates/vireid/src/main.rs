@@ -44,6 +44,8 @@ enum Command {
 }
 
 fn main() {
+    // Before libtorch's first allocation: steps then reuse memory instead of faulting it in.
+    vireid_nn::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Synth(a) => commands::synth::run(a),
