@@ -6,6 +6,7 @@ import os
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -15,6 +16,10 @@ import reference_step as rs  # noqa: E402
 
 b, k, h, w, steps, threads = (int(x) for x in (sys.argv[1:] + ["2", "2", "384", "192", "5", "2"][len(sys.argv) - 1:]))
 torch.set_num_threads(threads)
+# REFERENCE_CACHE_DIR=DIR holds the SYSU training cache in memory the way the reference's data
+# loader does (np.load of both image arrays, kept for the whole run): scripts/bench-memory.sh.
+cache = [np.load(os.path.join(os.environ["REFERENCE_CACHE_DIR"], f"train_{m}_resized_img192.npy"))
+         for m in ("rgb", "ir")] if os.environ.get("REFERENCE_CACHE_DIR") else []
 torch.manual_seed(0)
 sd = {kk: v.clone() for kk, v in rn.build_state(50, 2048, 395, 0).items()}
 names = [kk for kk in sd if kk.startswith(("visible_module.visible.conv1", "visible_module.visible.bn1",
@@ -47,4 +52,4 @@ step()
 start = time.time()
 for _ in range(steps):
     step()
-print(json.dumps({"images": 2 * n, "seconds_per_step": (time.time() - start) / steps}))
+print(json.dumps({"images": 2 * n, "cache_bytes": sum(c.nbytes for c in cache), "seconds_per_step": (time.time() - start) / steps}))

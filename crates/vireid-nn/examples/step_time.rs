@@ -11,6 +11,9 @@ use vireid_nn::sgd::{Sgd, SgdConfig};
 use vireid_nn::step::train_step;
 use vireid_nn::{Depth, NetConfig};
 
+// The vireid command's allocator, so that the figure is the command's.
+vireid_nn::use_jemalloc!();
+
 fn main() {
     let a: Vec<usize> = std::env::args()
         .skip(1)
@@ -25,10 +28,6 @@ fn main() {
         get(4, 5),
         get(5, 2),
     );
-    // VIREID_MALLOC=system measures with glibc's default allocator settings.
-    if std::env::var("VIREID_MALLOC").map_or(true, |v| v != "system") {
-        vireid_nn::allocator::keep_freed_memory();
-    }
     tch::set_num_threads(threads as i32);
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);

@@ -7,6 +7,10 @@ mod report;
 
 use clap::{Parser, Subcommand};
 
+// libtorch's activations reuse freed memory instead of faulting it in every step (see
+// vireid_nn::allocator).
+vireid_nn::use_jemalloc!();
+
 #[derive(Parser)]
 #[command(
     name = "vireid",
@@ -44,8 +48,6 @@ enum Command {
 }
 
 fn main() {
-    // Before libtorch's first allocation: steps then reuse memory instead of faulting it in.
-    vireid_nn::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Synth(a) => commands::synth::run(a),

@@ -421,3 +421,22 @@ fn every_flag_is_explained_in_help() {
         }
     }
 }
+
+/// libtorch's allocations must go to jemalloc with page decay off (README, Benchmarks: the
+/// step's speed depends on it). jemalloc prints its options when asked to at exit; glibc's
+/// malloc ignores MALLOC_CONF and prints nothing.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_binary_allocates_with_jemalloc_keeping_freed_pages() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vireid"))
+        .arg("--version")
+        .env("MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("jemalloc statistics"), "{err}");
+    for opt in ["opt.dirty_decay_ms: -1", "opt.muzzy_decay_ms: -1"] {
+        assert!(err.contains(opt), "{opt} missing from:\n{err}");
+    }
+}
