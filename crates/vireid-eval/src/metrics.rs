@@ -7,6 +7,7 @@
 
 use crate::error::{EvalError, Result};
 use crate::protocol::EvalProtocol;
+use multiversion::multiversion;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -191,7 +192,7 @@ struct ScoreScratch<T> {
 
 /// Whether `a` ranks before `b`: smaller distance, or equal distance and smaller index.
 /// Non-short-circuit operators keep it free of branches.
-#[inline]
+#[inline(always)]
 fn before<T: Distance>(a: (T, usize), b: (T, usize)) -> bool {
     (a.0 < b.0) | ((a.0 == b.0) & (a.1 < b.1))
 }
@@ -202,6 +203,8 @@ fn before<T: Distance>(a: (T, usize), b: (T, usize)) -> bool {
 /// One pass per match over contiguous memory, branch-free (the data's order relative to the
 /// matches is random, so branches would be mispredicted half of the time) so that it
 /// vectorises; an item at the match's own distance ranks before it when its index is smaller.
+/// Inlined into [`score_query`]'s per-CPU versions, so that its loops use their vectors.
+#[inline(always)]
 fn count_before<T: Distance>(
     row: &[T],
     keep: &[u32],
@@ -346,7 +349,10 @@ pub fn per_query_multi<T: Distance, R: Rows<T>>(
         .collect()
 }
 
-/// One query under one distance row, given the items it keeps and its matches.
+/// One query under one distance row, given the items it keeps and its matches. Compiled for
+/// AVX-512 and AVX2 as well as the baseline, the best chosen at run time: the comparison
+/// passes then test 16 or 8 items an instruction instead of SSE2's 4.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn score_query<T: Distance>(
     row: &[T],
     keep: &[u32],

@@ -11,8 +11,11 @@ use crate::metrics::{
 use crate::protocol::EvalProtocol;
 use crate::rerank::{rerank, RerankParams};
 use crate::similarity::dot_t;
+use multiversion::multiversion;
 use ndarray::{Array2, ArrayView2, Zip};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 /// The two evaluation features of a set of images (rows), as the network's eval forward
 /// gives them.
@@ -149,6 +152,9 @@ pub struct TrialReport {
     /// Wall time spent on similarities (the matrix products) and on everything else.
     pub seconds_similarity: f64,
     pub seconds_ranking: f64,
+    /// Gallery rows the queries were compared with: every trial's, or each distinct row once
+    /// when the trials share their query and draw from one set of images.
+    pub similarity_columns: usize,
 }
 
 impl TrialReport {
@@ -174,7 +180,6 @@ impl Rows<f32> for ScoreRows<'_> {
     }
 
     fn distances<'a>(&'a self, i: usize, buf: &'a mut Vec<f32>) -> &'a [f32] {
-        let (wp, wb) = self.weights;
         let p = self
             .pool
             .row(i)
@@ -186,10 +191,137 @@ impl Rows<f32> for ScoreRows<'_> {
             .to_slice()
             .expect("similarities are row-major");
         buf.resize(p.len(), 0.0);
-        for ((d, &p), &b) in buf.iter_mut().zip(p).zip(b) {
-            *d = -(wp * p + wb * b);
-        }
+        fill_distances(buf, p, b, self.weights);
         buf
+    }
+}
+
+/// `out[j] = -(wp pool[j] + wb bn[j])`. Compiled for AVX-512 and AVX2 too, chosen at run time
+/// as the ranking's loops are; no fused multiply-add (Rust never contracts), so every version
+/// gives the same bits.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn fill_distances(out: &mut [f32], pool: &[f32], bn: &[f32], (wp, wb): (f32, f32)) {
+    for ((d, &p), &b) in out.iter_mut().zip(pool).zip(bn) {
+        *d = -(wp * p + wb * b);
+    }
+}
+
+/// The columns `columns` of the row-major `m`, in that order (rows in parallel).
+fn gather_columns(m: &Array2<f32>, columns: &[u32]) -> Array2<f32> {
+    let mut out = Array2::<f32>::zeros((m.nrows(), columns.len()));
+    Zip::from(out.rows_mut())
+        .and(m.rows())
+        .par_for_each(|mut to, from| {
+            gather(
+                to.as_slice_mut().expect("a fresh array is row-major"),
+                from.as_slice().expect("similarities are row-major"),
+                columns,
+            )
+        });
+    out
+}
+
+/// `to[k] = from[columns[k]]`, with AVX-512's gather instruction where there is one.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2", "x86_64+avx2"))]
+fn gather(to: &mut [f32], from: &[f32], columns: &[u32]) {
+    for (t, &c) in to.iter_mut().zip(columns) {
+        *t = from[c as usize];
+    }
+}
+
+/// Largest similarity matrices (both features, bytes) worth computing once for all trials.
+const SHARED_SIMILARITY_BYTES: usize = 1 << 31;
+
+/// The gallery rows of every trial, each distinct row once. SYSU-MM01's and LLCM's trials
+/// draw their galleries from one set of images (a multi-shot gallery holds most of them in
+/// every trial), so the query's similarities to all of them, computed once, serve every
+/// trial: multi-shot SYSU-MM01 needs a quarter of the multiply-adds of trial-by-trial
+/// products.
+struct SharedGallery {
+    pool: Array2<f32>,
+    bn: Array2<f32>,
+    /// Per trial, the distinct row of each of its gallery items.
+    columns: Vec<Vec<u32>>,
+}
+
+impl SharedGallery {
+    /// The distinct rows (same pool and bn features, value for value), or None when there is
+    /// nothing to share or the shared matrices of `n_query` rows would be too large.
+    fn find(trials: &[Trial<'_>], n_query: usize) -> Option<SharedGallery> {
+        let total: usize = trials.iter().map(|t| t.gallery.pool.nrows()).sum();
+        if trials.len() < 2 || total == 0 {
+            return None;
+        }
+        let dim = trials[0].gallery.pool.ncols();
+        // A short prefix finds candidates; equality of whole rows decides.
+        let prefix = dim.min(16);
+        let key = |f: &Features<'_>, r: usize| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            for v in f
+                .pool
+                .row(r)
+                .iter()
+                .chain(f.bn.row(r).iter())
+                .take(prefix * 2)
+            {
+                v.to_bits().hash(&mut h);
+            }
+            h.finish()
+        };
+        let mut by_key: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut distinct: Vec<(usize, usize)> = Vec::new();
+        let mut columns = Vec::with_capacity(trials.len());
+        for (ti, t) in trials.iter().enumerate() {
+            let f = &t.gallery;
+            let mut cols = Vec::with_capacity(f.pool.nrows());
+            for r in 0..f.pool.nrows() {
+                let candidates = by_key.entry(key(f, r)).or_default();
+                let same = candidates.iter().copied().find(|&d| {
+                    let (tj, rj) = distinct[d];
+                    let g = &trials[tj].gallery;
+                    g.pool.row(rj) == f.pool.row(r) && g.bn.row(rj) == f.bn.row(r)
+                });
+                let d = match same {
+                    Some(d) => d,
+                    None => {
+                        distinct.push((ti, r));
+                        candidates.push(distinct.len() - 1);
+                        distinct.len() - 1
+                    }
+                };
+                cols.push(d as u32);
+            }
+            columns.push(cols);
+        }
+        let bytes = n_query * distinct.len() * 2 * std::mem::size_of::<f32>();
+        if distinct.len() == total || bytes > SHARED_SIMILARITY_BYTES {
+            return None;
+        }
+        let gather = |bn: bool| {
+            let mut out = Array2::<f32>::zeros((distinct.len(), dim));
+            for (mut row, &(t, r)) in out.rows_mut().into_iter().zip(&distinct) {
+                let f = &trials[t].gallery;
+                row.assign(&if bn { f.bn } else { f.pool }.row(r));
+            }
+            out
+        };
+        Some(SharedGallery {
+            pool: gather(false),
+            bn: gather(true),
+            columns,
+        })
+    }
+}
+
+/// Refuses similarities that overflowed (features far from unit length).
+fn check_similarities((sp, sb): &(Array2<f32>, Array2<f32>), what: &str) -> Result<()> {
+    let all = sp.iter().chain(sb.iter()).copied();
+    if all_finite(all) {
+        Ok(())
+    } else {
+        Err(EvalError::Invalid(format!(
+            "{what}: the similarities overflow (features are expected L2-normalised)"
+        )))
     }
 }
 
@@ -244,6 +376,8 @@ pub fn evaluate_trials_with(
         .iter()
         .map(|_| (Vec::new(), Vec::new()))
         .collect();
+    // Every trial's inputs are checked before any work.
+    let mut sides = Vec::with_capacity(trials.len());
     for t in trials {
         let (qf, ql) = match (&t.query, &query) {
             (Some((f, l)), _) => (f.view(), *l),
@@ -270,58 +404,79 @@ pub fn evaluate_trials_with(
                 t.gallery.pool.ncols()
             )));
         }
+        sides.push((qf, ql));
+    }
+    // One query for all trials: its similarities to every distinct gallery row, once.
+    let clock = std::time::Instant::now();
+    let shared = match &query {
+        Some((qf, _)) if trials.iter().all(|t| t.query.is_none()) => {
+            SharedGallery::find(trials, qf.pool.nrows())
+        }
+        _ => None,
+    };
+    let shared_sims = match (&shared, &query) {
+        (Some(g), Some((qf, _))) => {
+            let sims = (dot_t(&qf.pool, &g.pool.view()), dot_t(&qf.bn, &g.bn.view()));
+            check_similarities(&sims, "the trials' galleries")?;
+            Some(sims)
+        }
+        _ => None,
+    };
+    seconds_similarity += clock.elapsed().as_secs_f64();
+    for (ti, (t, (qf, ql))) in trials.iter().zip(&sides).enumerate() {
         let clock = std::time::Instant::now();
-        let sp = dot_t(&qf.pool, &t.gallery.pool);
-        let sb = dot_t(&qf.bn, &t.gallery.bn);
+        let (sp, sb) = match (&shared_sims, &shared) {
+            (Some((sp, sb)), Some(g)) => (
+                gather_columns(sp, &g.columns[ti]),
+                gather_columns(sb, &g.columns[ti]),
+            ),
+            _ => {
+                let sims = (
+                    dot_t(&qf.pool, &t.gallery.pool),
+                    dot_t(&qf.bn, &t.gallery.bn),
+                );
+                check_similarities(&sims, &format!("trial {}", t.trial))?;
+                sims
+            }
+        };
         seconds_similarity += clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();
-        let (sp_all, sb_all) = (
-            sp.as_slice().expect("row-major"),
-            sb.as_slice().expect("row-major"),
-        );
-        if !all_finite(sp_all.iter().chain(sb_all).copied()) {
-            return Err(EvalError::Invalid(format!(
-                "trial {}: the similarities overflow (features are expected L2-normalised)",
-                t.trial
-            )));
-        }
-        let self_sims = opts.rerank.map(|_| {
-            (
-                (dot_t(&qf.pool, &qf.pool), dot_t(&qf.bn, &qf.bn)),
-                (
+        let ql = *ql;
+        let results: Vec<(Metrics, Vec<QueryResult>)> = match &opts.rerank {
+            Some(params) => {
+                let (qqp, qqb) = (dot_t(&qf.pool, &qf.pool), dot_t(&qf.bn, &qf.bn));
+                let (ggp, ggb) = (
                     dot_t(&t.gallery.pool, &t.gallery.pool),
                     dot_t(&t.gallery.bn, &t.gallery.bn),
-                ),
-            )
-        });
-        let results: Vec<(Metrics, Vec<QueryResult>)> = match (&opts.rerank, &self_sims) {
-            (Some(params), Some(((qqp, qqb), (ggp, ggb)))) => Score::ALL
-                .iter()
-                .map(|score| {
-                    let w = score.weights(opts.alpha);
-                    let to_dist = |p: &Array2<f32>, b: &Array2<f32>| {
-                        let total = w.0 + w.1;
-                        let mut d = score_distance(p, b, w);
-                        // Euclidean distance of unit vectors from their weighted cosine.
-                        d.mapv_inplace(|neg_sim| (2.0 + 2.0 * neg_sim / total).max(0.0).sqrt());
-                        d
-                    };
-                    let d = rerank(
-                        &to_dist(&sp, &sb),
-                        &to_dist(qqp, qqb),
-                        &to_dist(ggp, ggb),
-                        params,
-                    )?;
-                    evaluate(
-                        &d.view(),
-                        ql,
-                        t.gallery_labels,
-                        opts.protocol,
-                        opts.max_rank,
-                    )
-                })
-                .collect::<Result<_>>()?,
-            _ => {
+                );
+                Score::ALL
+                    .iter()
+                    .map(|score| {
+                        let w = score.weights(opts.alpha);
+                        let to_dist = |p: &Array2<f32>, b: &Array2<f32>| {
+                            let total = w.0 + w.1;
+                            let mut d = score_distance(p, b, w);
+                            // Euclidean distance of unit vectors from their weighted cosine.
+                            d.mapv_inplace(|neg_sim| (2.0 + 2.0 * neg_sim / total).max(0.0).sqrt());
+                            d
+                        };
+                        let d = rerank(
+                            &to_dist(&sp, &sb),
+                            &to_dist(&qqp, &qqb),
+                            &to_dist(&ggp, &ggb),
+                            params,
+                        )?;
+                        evaluate(
+                            &d.view(),
+                            ql,
+                            t.gallery_labels,
+                            opts.protocol,
+                            opts.max_rank,
+                        )
+                    })
+                    .collect::<Result<_>>()?
+            }
+            None => {
                 let rows: Vec<ScoreRows> = Score::ALL
                     .iter()
                     .map(|score| ScoreRows {
@@ -330,9 +485,10 @@ pub fn evaluate_trials_with(
                         weights: score.weights(opts.alpha),
                     })
                     .collect();
+                let gallery_len = rows[0].dim().1;
                 per_query_multi(&rows, ql, t.gallery_labels, opts.protocol)
                     .into_iter()
-                    .map(|per| Ok((aggregate(&per, opts.max_rank, sp.ncols())?, per)))
+                    .map(|per| Ok((aggregate(&per, opts.max_rank, gallery_len)?, per)))
                     .collect::<Result<_>>()?
             }
         };
@@ -352,6 +508,10 @@ pub fn evaluate_trials_with(
         reranked: opts.rerank.is_some(),
         seconds_similarity,
         seconds_ranking,
+        similarity_columns: shared.as_ref().map_or_else(
+            || trials.iter().map(|t| t.gallery.pool.nrows()).sum(),
+            |g| g.pool.nrows(),
+        ),
         scores: Score::ALL
             .iter()
             .zip(per_score)

@@ -293,3 +293,95 @@ fn reranking_is_available_in_the_trial_path() {
             && (m(Score::Bn) - m(Score::PoolBn)).abs() < 1e-9
     );
 }
+
+/// Trials that draw their galleries from one set of images (SYSU-MM01's, LLCM's) have the
+/// query's similarities to each distinct image computed once for all of them; each trial
+/// must still score exactly as when evaluated on its own, re-ranked or not.
+#[test]
+fn trials_sharing_gallery_images_score_as_each_trial_alone() {
+    use rand::{Rng, SeedableRng};
+    let norm = |mut m: Array2<f32>| {
+        for mut r in m.rows_mut() {
+            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt();
+            r.mapv_inplace(|v| v / n);
+        }
+        m
+    };
+    // 20 people, 8 gallery images each (two per visible camera), pool and bn features apart.
+    let (gp, gi) = clustered(20, 8, 0.8, 11);
+    let (gb, _) = clustered(20, 8, 0.8, 12);
+    let (gp, gb) = (norm(gp), norm(gb));
+    let g_cams: Vec<i64> = (0..gi.len()).map(|j| [1, 2, 4, 5][(j / 2) % 4]).collect();
+    let (qp, qi) = clustered(20, 3, 0.8, 13);
+    let (qb, _) = clustered(20, 3, 0.8, 14);
+    let (qp, qb) = (norm(qp), norm(qb));
+    let q_cams: Vec<i64> = (0..qi.len()).map(|i| [3, 6][i % 2]).collect();
+    // Five trials, each one image of every person and camera, drawn at random: images recur.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let drawn: Vec<Vec<usize>> = (0..5)
+        .map(|_| {
+            (0..gi.len() / 2)
+                .map(|pair| 2 * pair + rng.random_range(0..2))
+                .collect()
+        })
+        .collect();
+    let sides: Vec<_> = drawn
+        .iter()
+        .map(|rows| {
+            let pick = |m: &Array2<f32>| m.select(ndarray::Axis(0), rows);
+            let ids: Vec<i64> = rows.iter().map(|&r| gi[r]).collect();
+            let cams: Vec<i64> = rows.iter().map(|&r| g_cams[r]).collect();
+            (pick(&gp), pick(&gb), ids, cams)
+        })
+        .collect();
+    let trials: Vec<Trial> = sides
+        .iter()
+        .enumerate()
+        .map(|(t, (p, b, ids, cams))| Trial {
+            trial: t as u32,
+            query: None,
+            gallery: Features {
+                pool: p.view(),
+                bn: b.view(),
+            },
+            gallery_labels: Labels {
+                ids,
+                cams: Some(cams),
+            },
+        })
+        .collect();
+    let query = Some((
+        Features {
+            pool: qp.view(),
+            bn: qb.view(),
+        },
+        Labels {
+            ids: &qi,
+            cams: Some(&q_cams),
+        },
+    ));
+    let mut distinct: Vec<usize> = drawn.concat();
+    distinct.sort_unstable();
+    distinct.dedup();
+    for rerank in [None, Some(RerankParams::default())] {
+        let opts = TrialOptions {
+            protocol: EvalProtocol::Sysu,
+            alpha: 0.2,
+            max_rank: 20,
+            rerank,
+            per_query: true,
+        };
+        let together = evaluate_trials(query, &trials, &opts).unwrap();
+        assert_eq!(together.similarity_columns, distinct.len());
+        assert!(distinct.len() < trials.len() * gi.len() / 2);
+        for (t, trial) in trials.iter().enumerate() {
+            let alone = evaluate_trials(query, std::slice::from_ref(trial), &opts).unwrap();
+            assert_eq!(alone.similarity_columns, gi.len() / 2);
+            for score in Score::ALL {
+                let (a, b) = (together.score(score), alone.score(score));
+                assert_eq!(a.trials[t], b.trials[0], "trial {t} {score:?} {rerank:?}");
+                assert_eq!(a.per_query[t], b.per_query[0], "trial {t} {score:?}");
+            }
+        }
+    }
+}

@@ -317,10 +317,12 @@ fn run_features(a: &Args, dir: &Path, params: Option<RerankParams>) -> Result<()
     }
     print!("{}", trial_table(&report));
     println!(
-        "evaluated {} trial(s) x 4 scores in {:.3} s ({:.3} s similarities, {:.3} s ranking and metrics)",
+        "evaluated {} trial(s) x 4 scores in {:.3} s ({:.3} s similarities against {} gallery \
+         images, {:.3} s ranking and metrics)",
         trials.len(),
         seconds,
         report.seconds_similarity,
+        report.similarity_columns,
         report.seconds_ranking
     );
     Ok(())
