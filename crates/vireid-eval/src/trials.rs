@@ -221,7 +221,7 @@ fn gather_columns(m: &Array2<f32>, columns: &[u32]) -> Array2<f32> {
     out
 }
 
-/// `to[k] = from[columns[k]]`, with AVX-512's gather instruction where there is one.
+/// `to[k] = from[columns[k]]`, compiled for AVX-512 and AVX2 too (chosen at run time).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2", "x86_64+avx2"))]
 fn gather(to: &mut [f32], from: &[f32], columns: &[u32]) {
     for (t, &c) in to.iter_mut().zip(columns) {
