@@ -35,6 +35,10 @@ pub struct SynthConfig {
     pub images_per_camera: (usize, usize),
     /// Standard deviation of the sensor noise, in [0, 1] intensity units.
     pub noise: f32,
+    /// People held out for the test (SYSU-MM01 and LLCM); `None`: a third of them (SYSU-MM01)
+    /// or two fifths (LLCM), the benchmarks' proportions. RegDB splits its people half and
+    /// half in every trial and ignores it.
+    pub test_ids: Option<usize>,
 }
 
 impl SynthConfig {
@@ -49,6 +53,7 @@ impl SynthConfig {
             size: Size::new(128, 64),
             images_per_camera: (2, 12),
             noise: 0.03,
+            test_ids: None,
         }
     }
 }
@@ -443,7 +448,7 @@ fn plan_sysu(cfg: &SynthConfig, rng: &mut ChaCha8Rng) -> Plan {
     let numbers = person_numbers(rng, cfg.ids);
     let mut order: Vec<usize> = (0..cfg.ids).collect();
     order.shuffle(rng);
-    let n_test = (cfg.ids / 3).max(1);
+    let n_test = cfg.test_ids.unwrap_or((cfg.ids / 3).max(1));
     let n_val = (cfg.ids / 12).max(1).min(cfg.ids - n_test);
     let mut test: Vec<u32> = order[..n_test].iter().map(|&i| numbers[i]).collect();
     let mut val: Vec<u32> = order[n_test..n_test + n_val]
@@ -562,7 +567,7 @@ fn plan_llcm(cfg: &SynthConfig, rng: &mut ChaCha8Rng) -> Plan {
     let vis: Vec<usize> = (0..9).collect();
     let nir: Vec<usize> = (9..17).collect();
     let numbers = person_numbers(rng, cfg.ids);
-    let n_test = (cfg.ids * 2 / 5).max(1);
+    let n_test = cfg.test_ids.unwrap_or((cfg.ids * 2 / 5).max(1));
     let mut order: Vec<usize> = (0..cfg.ids).collect();
     order.shuffle(rng);
     let mut test: Vec<usize> = order[..n_test].to_vec();
@@ -642,6 +647,14 @@ pub fn generate(
             "a synthetic dataset needs at least 3 identities (train and test), got {}",
             cfg.ids
         )));
+    }
+    if let Some(test) = cfg.test_ids {
+        if cfg.dataset != Dataset::Regdb && (test == 0 || test + 2 > cfg.ids) {
+            return Err(DataError::Protocol(format!(
+                "{test} test identities out of {} leave no test or fewer than 2 training people",
+                cfg.ids
+            )));
+        }
     }
     let (lo, hi) = cfg.images_per_camera;
     if lo == 0 || lo > hi {

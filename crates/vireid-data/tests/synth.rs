@@ -177,3 +177,44 @@ fn linear_fit_r2(xs: &[[f64; 4]], ys: &[f64]) -> f64 {
     }
     1.0 - ss_res / ss_tot
 }
+
+#[test]
+fn the_test_can_hold_a_chosen_number_of_people() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in [Dataset::Sysu, Dataset::Llcm] {
+        let root = dir.path().join(d.to_string());
+        let mut cfg = SynthConfig::new(d);
+        cfg.ids = 30;
+        cfg.test_ids = Some(7);
+        cfg.size = Size::new(48, 24);
+        let report = generate(&root, &cfg, &|_, _| {}).unwrap();
+        assert_eq!((report.test_ids, report.train_ids), (7, 23), "{d}");
+        let p = Protocol {
+            dataset: d,
+            mode: Default::default(),
+            shot: Default::default(),
+            direction: Protocol::default_direction(d),
+        };
+        let split = splits(&root, &p, &[0]).unwrap();
+        let test: BTreeSet<u32> = split
+            .query_of(&split.trials[0])
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(test.len(), 7, "{d}");
+        let train: BTreeSet<i64> = train_set(d, &root, 1)
+            .unwrap()
+            .visible
+            .iter()
+            .map(|e| e.label)
+            .collect();
+        assert_eq!(train.len(), 23, "{d}");
+
+        // No test person, or fewer than two to train on: refused.
+        for bad in [0, 29, 40] {
+            cfg.test_ids = Some(bad);
+            let err = generate(&dir.path().join("bad"), &cfg, &|_, _| {}).unwrap_err();
+            assert!(err.to_string().contains("test identities"), "{bad}: {err}");
+        }
+    }
+}

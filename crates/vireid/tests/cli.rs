@@ -320,6 +320,37 @@ fn bad_arguments_and_inputs_give_one_clear_error() {
     fails(&["demo", "--out", "/tmp", "--epochs", "0"], &["--epochs"]);
     fails(&["demo", "--out", "/tmp", "--trials", "11"], &["--trials"]);
     fails(&["demo", "--out", "/tmp", "--device", "tpu"], &["tpu"]);
+    // A test split that leaves nobody to test or too few to train on names the numbers.
+    let dir = tempfile::tempdir().unwrap();
+    let synth_out = dir.path().join("synth");
+    fails(
+        &[
+            "synth",
+            "--dataset",
+            "sysu",
+            "--out",
+            synth_out.to_str().unwrap(),
+            "--ids",
+            "10",
+            "--test-ids",
+            "9",
+        ],
+        &["9 test identities out of 10"],
+    );
+    let demo_out = dir.path().join("demo");
+    fails(
+        &[
+            "demo",
+            "--out",
+            demo_out.to_str().unwrap(),
+            "--ids",
+            "12",
+            "--test-ids",
+            "0",
+        ],
+        &["0 test identities out of 12"],
+    );
+    assert!(!synth_out.exists() && !demo_out.join("data/synth.json").exists());
 }
 
 #[test]
@@ -337,6 +368,7 @@ fn every_flag_is_explained_in_help() {
                 "--min-images",
                 "--max-images",
                 "--noise",
+                "--test-ids",
                 "--threads",
                 "--json",
             ][..],
@@ -374,6 +406,7 @@ fn every_flag_is_explained_in_help() {
                 "--out",
                 "--compare",
                 "--ids",
+                "--test-ids",
                 "--epochs",
                 "--config",
                 "--trials",

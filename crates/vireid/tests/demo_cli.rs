@@ -122,6 +122,9 @@ fn short_demo_writes_the_whole_report() {
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(report.join("results.json")).unwrap())
             .unwrap();
+    // 12 people: a third held out for the test.
+    assert_eq!(json["dataset"]["test_ids"], 4);
+    assert_eq!(json["dataset"]["train_ids"], 8);
     let runs = json["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     for r in runs {
@@ -165,24 +168,30 @@ fn short_demo_writes_the_whole_report() {
     let history = std::fs::read_to_string(out.join("rle/metrics.csv")).unwrap();
     assert_eq!(history.lines().count(), 2, "the finished run trained again");
 
-    // Another dataset in the same folder is refused, naming the folder.
-    let other = vireid(&[
-        "demo",
-        "--out",
-        s(&out),
-        "--ids",
-        "13",
-        "--epochs",
-        "1",
-        "--config",
-        s(&config),
-    ]);
-    assert!(!other.status.success());
-    let err = String::from_utf8_lossy(&other.stderr);
-    assert!(
-        err.contains("another synthetic dataset") && err.contains("data"),
-        "{err}"
-    );
+    // Another dataset in the same folder (more people, or another test split) is refused,
+    // naming the folder.
+    for other_people in [["--ids", "13"], ["--test-ids", "3"]] {
+        let mut args = vec![
+            "demo",
+            "--out",
+            s(&out),
+            "--epochs",
+            "1",
+            "--config",
+            s(&config),
+        ];
+        if other_people[0] == "--test-ids" {
+            args.extend(["--ids", "12"]);
+        }
+        args.extend(other_people);
+        let other = vireid(&args);
+        assert!(!other.status.success(), "{other_people:?}");
+        let err = String::from_utf8_lossy(&other.stderr);
+        assert!(
+            err.contains("another synthetic dataset") && err.contains("data"),
+            "{other_people:?}: {err}"
+        );
+    }
 }
 
 /// A short run of the demo's own budget (10 of its 50 epochs): the loss falls and the
