@@ -37,7 +37,7 @@ pub struct SynthConfig {
     pub noise: f32,
     /// People held out for the test (SYSU-MM01 and LLCM); `None`: a third of them (SYSU-MM01)
     /// or two fifths (LLCM), the benchmarks' proportions. RegDB splits its people half and
-    /// half in every trial and ignores it.
+    /// half in every trial and refuses it.
     pub test_ids: Option<usize>,
 }
 
@@ -649,7 +649,13 @@ pub fn generate(
         )));
     }
     if let Some(test) = cfg.test_ids {
-        if cfg.dataset != Dataset::Regdb && (test == 0 || test + 2 > cfg.ids) {
+        if cfg.dataset == Dataset::Regdb {
+            return Err(DataError::Protocol(format!(
+                "RegDB splits its people half and half in every trial; {test} test \
+                 identities cannot be chosen"
+            )));
+        }
+        if test == 0 || test + 2 > cfg.ids {
             return Err(DataError::Protocol(format!(
                 "{test} test identities out of {} leave no test or fewer than 2 training people",
                 cfg.ids

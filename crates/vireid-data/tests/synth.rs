@@ -38,6 +38,16 @@ fn make(root: &Path, dataset: Dataset, seed: u64) -> vireid_data::synth::SynthRe
     generate(root, &cfg, &|_, _| {}).unwrap()
 }
 
+/// The protocol a user gets without flags: all-search, single-shot, the usual direction.
+fn default_protocol(d: Dataset) -> Protocol {
+    Protocol {
+        dataset: d,
+        mode: Default::default(),
+        shot: Default::default(),
+        direction: Protocol::default_direction(d),
+    }
+}
+
 #[test]
 fn same_seed_same_bytes_other_seed_other_bytes() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,12 +74,7 @@ fn layouts_are_complete_and_irregular() {
         let set = train_set(d, &root, 1).unwrap();
         assert!(!set.visible.is_empty() && !set.thermal.is_empty(), "{d}");
         for t in Protocol::default_trials(d) {
-            let p = Protocol {
-                dataset: d,
-                mode: Default::default(),
-                shot: Default::default(),
-                direction: Protocol::default_direction(d),
-            };
+            let p = default_protocol(d);
             let split = splits(&root, &p, &[t]).unwrap();
             let trial = &split.trials[0];
             let query = split.query_of(trial);
@@ -83,12 +88,7 @@ fn layouts_are_complete_and_irregular() {
         }
         if d != Dataset::Regdb {
             // People miss cameras and image counts vary, as in the real data.
-            let p = Protocol {
-                dataset: d,
-                mode: Default::default(),
-                shot: Default::default(),
-                direction: Protocol::default_direction(d),
-            };
+            let p = default_protocol(d);
             let split = splits(&root, &p, &[0]).unwrap();
             let mut per_id: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
             let mut per_group: BTreeMap<(u32, u32), usize> = BTreeMap::new();
@@ -189,12 +189,7 @@ fn the_test_can_hold_a_chosen_number_of_people() {
         cfg.size = Size::new(48, 24);
         let report = generate(&root, &cfg, &|_, _| {}).unwrap();
         assert_eq!((report.test_ids, report.train_ids), (7, 23), "{d}");
-        let p = Protocol {
-            dataset: d,
-            mode: Default::default(),
-            shot: Default::default(),
-            direction: Protocol::default_direction(d),
-        };
+        let p = default_protocol(d);
         let split = splits(&root, &p, &[0]).unwrap();
         let test: BTreeSet<u32> = split
             .query_of(&split.trials[0])
@@ -217,4 +212,9 @@ fn the_test_can_hold_a_chosen_number_of_people() {
             assert!(err.to_string().contains("test identities"), "{bad}: {err}");
         }
     }
+    // RegDB's trials split half and half: a chosen number is refused, not ignored.
+    let mut cfg = SynthConfig::new(Dataset::Regdb);
+    cfg.test_ids = Some(10);
+    let err = generate(&dir.path().join("regdb"), &cfg, &|_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("half and half"), "{err}");
 }

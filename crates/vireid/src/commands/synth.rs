@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(long)]
     ids: Option<usize>,
     /// People held out for the test (SYSU-MM01, LLCM; default a third, LLCM two fifths);
-    /// RegDB splits half and half in every trial.
+    /// not for RegDB, which splits half and half in every trial.
     #[arg(long)]
     test_ids: Option<usize>,
     /// Seed of every random choice; the same seed writes the same files.
