@@ -35,9 +35,9 @@ pub struct SynthConfig {
     pub images_per_camera: (usize, usize),
     /// Standard deviation of the sensor noise, in [0, 1] intensity units.
     pub noise: f32,
-    /// People held out for the test (SYSU-MM01 and LLCM); `None`: a third of them (SYSU-MM01)
-    /// or two fifths (LLCM), the benchmarks' proportions. RegDB splits its people half and
-    /// half in every trial and refuses it.
+    /// People held out for the test (SYSU-MM01 and LLCM); `None`: the benchmark's proportion
+    /// (see [`SynthConfig::test_people`]). RegDB splits its people half and half in every
+    /// trial and refuses it.
     pub test_ids: Option<usize>,
 }
 
@@ -55,6 +55,16 @@ impl SynthConfig {
             noise: 0.03,
             test_ids: None,
         }
+    }
+
+    /// How many people the test holds: `test_ids` when chosen, else the benchmark's
+    /// proportion (SYSU-MM01 a third, LLCM two fifths, RegDB half in every trial).
+    pub fn test_people(&self) -> usize {
+        self.test_ids.unwrap_or(match self.dataset {
+            Dataset::Sysu => (self.ids / 3).max(1),
+            Dataset::Llcm => (self.ids * 2 / 5).max(1),
+            Dataset::Regdb => people_count(self) / 2,
+        })
     }
 }
 
@@ -448,7 +458,7 @@ fn plan_sysu(cfg: &SynthConfig, rng: &mut ChaCha8Rng) -> Plan {
     let numbers = person_numbers(rng, cfg.ids);
     let mut order: Vec<usize> = (0..cfg.ids).collect();
     order.shuffle(rng);
-    let n_test = cfg.test_ids.unwrap_or((cfg.ids / 3).max(1));
+    let n_test = cfg.test_people();
     let n_val = (cfg.ids / 12).max(1).min(cfg.ids - n_test);
     let mut test: Vec<u32> = order[..n_test].iter().map(|&i| numbers[i]).collect();
     let mut val: Vec<u32> = order[n_test..n_test + n_val]
@@ -567,7 +577,7 @@ fn plan_llcm(cfg: &SynthConfig, rng: &mut ChaCha8Rng) -> Plan {
     let vis: Vec<usize> = (0..9).collect();
     let nir: Vec<usize> = (9..17).collect();
     let numbers = person_numbers(rng, cfg.ids);
-    let n_test = cfg.test_ids.unwrap_or((cfg.ids * 2 / 5).max(1));
+    let n_test = cfg.test_people();
     let mut order: Vec<usize> = (0..cfg.ids).collect();
     order.shuffle(rng);
     let mut test: Vec<usize> = order[..n_test].to_vec();

@@ -116,7 +116,7 @@ struct Results<'a> {
 fn synth_config(ids: usize, test_ids: Option<usize>, seed: u64) -> SynthConfig {
     let mut cfg = SynthConfig::new(Dataset::Sysu);
     cfg.ids = ids;
-    cfg.test_ids = Some(test_ids.unwrap_or((ids / 3).clamp(1, DEMO_TEST_IDS)));
+    cfg.test_ids = Some(test_ids.unwrap_or(cfg.test_people().min(DEMO_TEST_IDS)));
     cfg.seed = seed;
     // Many people with few images each: what generalises to unseen people is the number
     // of people seen, and an epoch stays short.
