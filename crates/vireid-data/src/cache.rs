@@ -418,19 +418,18 @@ impl ImageCache {
 }
 
 fn read_labels(path: &Path) -> Result<Vec<i64>> {
-    let read = || File::open(path).map_err(|e| DataError::io(path, e));
-    if let Ok(a) = ndarray_npy::ReadNpyExt::read_npy(read()?) {
+    if let Some(a) = crate::npy::read::<i64, _, ndarray::Ix1>(path)? {
         let a: Array1<i64> = a;
         return Ok(a.to_vec());
     }
-    match ndarray_npy::ReadNpyExt::read_npy(read()?) {
-        Ok(a) => {
+    match crate::npy::read::<i32, _, ndarray::Ix1>(path)? {
+        Some(a) => {
             let a: Array1<i32> = a;
             Ok(a.iter().map(|&v| i64::from(v)).collect())
         }
-        Err(e) => Err(DataError::Cache {
+        None => Err(DataError::Cache {
             path: path.to_path_buf(),
-            message: format!("expected a 1-D int64 (or int32) label array: {e}"),
+            message: "expected a 1-D int64 (or int32) label array".into(),
         }),
     }
 }

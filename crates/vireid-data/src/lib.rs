@@ -5,6 +5,7 @@
 //! - [`pyrandom`]: CPython's `random` for the gallery draws;
 //! - [`image_io`]: decoding and Pillow-compatible Lanczos resizing;
 //! - [`cache`]: the `.npy` training cache the reference's loader reads;
+//! - [`npy`]: `.npy` reading that checks a header against its file before allocating;
 //! - [`synth`]: a synthetic cross-spectral dataset in any of the three layouts;
 //! - [`sampler`]: the identity sampler that builds training batches.
 
@@ -13,6 +14,7 @@ pub mod error;
 pub mod image_io;
 pub mod listing;
 pub mod llcm;
+pub mod npy;
 pub mod protocol;
 pub mod pyrandom;
 pub mod regdb;

@@ -39,7 +39,17 @@ pub struct SynthConfig {
     /// (see [`SynthConfig::test_people`]). RegDB splits its people half and half in every
     /// trial and refuses it.
     pub test_ids: Option<usize>,
+    /// Replace a dataset that `vireid synth` wrote in the output folder before (a folder
+    /// holding anything else is never replaced).
+    pub replace: bool,
 }
+
+/// The file in a generated dataset's root that says vireid wrote it (and may replace it).
+pub const MARKER: &str = "vireid-synth.json";
+/// Largest image side: far above any re-ID crop, far below a memory problem.
+const MAX_SIDE: u32 = 4096;
+/// Smallest image side a body can be drawn at.
+const MIN_SIDE: u32 = 16;
 
 impl SynthConfig {
     pub fn new(dataset: Dataset) -> Self {
@@ -54,7 +64,53 @@ impl SynthConfig {
             images_per_camera: (2, 12),
             noise: 0.03,
             test_ids: None,
+            replace: false,
         }
+    }
+
+    /// Every setting checked before anything is written; the first problem, named.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |why: String| Err(DataError::Protocol(why));
+        if self.ids < 3 {
+            return bad(format!(
+                "a synthetic dataset needs at least 3 identities (train and test), got {}",
+                self.ids
+            ));
+        }
+        if let Some(test) = self.test_ids {
+            if self.dataset == Dataset::Regdb {
+                return bad(format!(
+                    "RegDB splits its people half and half in every trial; {test} test \
+                     identities cannot be chosen"
+                ));
+            }
+            if test == 0 || test + 2 > self.ids {
+                return bad(format!(
+                    "{test} test identities out of {} leave no test or fewer than 2 training people",
+                    self.ids
+                ));
+            }
+        }
+        let (lo, hi) = self.images_per_camera;
+        if lo == 0 || lo > hi || hi > 1000 {
+            return bad(format!(
+                "images per camera must be a range 1 <= min <= max <= 1000, got {lo}..{hi}"
+            ));
+        }
+        if !(self.noise.is_finite() && (0.0..=1.0).contains(&self.noise)) {
+            return bad(format!(
+                "the noise is a standard deviation in [0, 1], got {}",
+                self.noise
+            ));
+        }
+        for (what, v) in [("height", self.size.height), ("width", self.size.width)] {
+            if !(MIN_SIDE..=MAX_SIDE).contains(&v) {
+                return bad(format!(
+                    "the image {what} must be {MIN_SIDE} to {MAX_SIDE} pixels, got {v}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// How many people the test holds: `test_ids` when chosen, else the benchmark's
@@ -652,32 +708,91 @@ pub fn generate(
     cfg: &SynthConfig,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<SynthReport> {
-    if cfg.ids < 3 {
+    cfg.validate()?;
+    let replacing = check_destination(root, cfg.replace)?;
+    // Written beside the destination and renamed into place when whole: a killed run leaves
+    // only this folder, which the next run removes, and never a half-made dataset.
+    let staging = staging_path(root);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| DataError::io(&staging, e))?;
+    }
+    let written = write_dataset(&staging, cfg, progress).and_then(|report| {
+        let marker = serde_json::json!({
+            "written_by": "vireid synth",
+            "dataset": cfg.dataset,
+            "ids": cfg.ids,
+            "seed": cfg.seed,
+            "size": cfg.size,
+            "images_per_camera": cfg.images_per_camera,
+            "noise": cfg.noise,
+            "test_ids": report.test_ids,
+        });
+        let path = staging.join(MARKER);
+        let text = serde_json::to_string_pretty(&marker).expect("the marker serialises");
+        std::fs::write(&path, text).map_err(|e| DataError::io(&path, e))?;
+        Ok(report)
+    });
+    let mut report = match written {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    if replacing {
+        std::fs::remove_dir_all(root).map_err(|e| DataError::io(root, e))?;
+    } else if root.exists() {
+        std::fs::remove_dir(root).map_err(|e| DataError::io(root, e))?;
+    }
+    std::fs::rename(&staging, root).map_err(|e| DataError::io(root, e))?;
+    report.root = root.to_path_buf();
+    Ok(report)
+}
+
+/// Whether `root` holds a dataset to replace; an error when it holds anything else (or a
+/// generated dataset that may not be replaced). Missing and empty folders are fine.
+fn check_destination(root: &Path, replace: bool) -> Result<bool> {
+    if !root.exists() {
+        return Ok(false);
+    }
+    let mut entries = std::fs::read_dir(root).map_err(|e| DataError::io(root, e))?;
+    if entries.next().is_none() {
+        return Ok(false);
+    }
+    if !root.join(MARKER).is_file() {
         return Err(DataError::Protocol(format!(
-            "a synthetic dataset needs at least 3 identities (train and test), got {}",
-            cfg.ids
+            "{} is not empty and holds no dataset written by vireid synth; choose an empty \
+             or new folder",
+            root.display()
         )));
     }
-    if let Some(test) = cfg.test_ids {
-        if cfg.dataset == Dataset::Regdb {
-            return Err(DataError::Protocol(format!(
-                "RegDB splits its people half and half in every trial; {test} test \
-                 identities cannot be chosen"
-            )));
-        }
-        if test == 0 || test + 2 > cfg.ids {
-            return Err(DataError::Protocol(format!(
-                "{test} test identities out of {} leave no test or fewer than 2 training people",
-                cfg.ids
-            )));
-        }
-    }
-    let (lo, hi) = cfg.images_per_camera;
-    if lo == 0 || lo > hi {
+    if !replace {
         return Err(DataError::Protocol(format!(
-            "images per camera must be a range 1 <= min <= max, got {lo}..{hi}"
+            "{} already holds a synthetic dataset; pass --replace to write a new one in its \
+             place, or choose another folder",
+            root.display()
         )));
     }
+    Ok(true)
+}
+
+/// The sibling folder a dataset is written into before it is renamed to `root`.
+fn staging_path(root: &Path) -> PathBuf {
+    let name = root
+        .file_name()
+        .map_or_else(|| "dataset".into(), |n| n.to_string_lossy().into_owned());
+    let parent = root
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    parent.join(format!(".{name}.synth-partial"))
+}
+
+fn write_dataset(
+    root: &Path,
+    cfg: &SynthConfig,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<SynthReport> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let palette: Vec<Material> = (0..24).map(|_| Material::random(&mut rng)).collect();
     // Background clutter has materials of its own, less textured than clothing: a person's

@@ -218,3 +218,70 @@ fn the_test_can_hold_a_chosen_number_of_people() {
     let err = generate(&dir.path().join("regdb"), &cfg, &|_, _| {}).unwrap_err();
     assert!(err.to_string().contains("half and half"), "{err}");
 }
+
+#[test]
+fn bad_settings_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let settings: [(&str, fn(&mut SynthConfig)); 6] = [
+        ("noise", |c| c.noise = f32::NAN),
+        ("noise", |c| c.noise = -0.1),
+        ("height", |c| c.size = Size::new(0, 64)),
+        ("width", |c| c.size = Size::new(128, 100_000)),
+        ("images per camera", |c| c.images_per_camera = (3, 2)),
+        ("identities", |c| c.ids = 2),
+    ];
+    for (what, set) in settings {
+        let mut cfg = SynthConfig::new(Dataset::Sysu);
+        set(&mut cfg);
+        let err = generate(&root, &cfg, &|_, _| {}).unwrap_err().to_string();
+        assert!(err.contains(what), "{what}: {err}");
+        assert!(!root.exists(), "{what}: something was written");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{what}");
+    }
+}
+
+#[test]
+fn an_occupied_folder_is_never_mixed_into() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let first = make(&root, Dataset::Sysu, 0);
+    let before = tree_hash(&root);
+    // A second dataset into the same folder: refused, the first left as it was.
+    let mut cfg = SynthConfig::new(Dataset::Sysu);
+    cfg.ids = 30;
+    cfg.size = Size::new(48, 24);
+    let err = generate(&root, &cfg, &|_, _| {}).unwrap_err().to_string();
+    assert!(err.contains("--replace"), "{err}");
+    assert_eq!(tree_hash(&root), before);
+    // Asked to replace: the new dataset alone, as if written into a fresh folder.
+    cfg.replace = true;
+    let second = generate(&root, &cfg, &|_, _| {}).unwrap();
+    assert_eq!(second.ids, 30);
+    assert_ne!(second.ids, first.ids);
+    let fresh = dir.path().join("fresh");
+    generate(&fresh, &cfg, &|_, _| {}).unwrap();
+    assert_eq!(tree_hash(&root), tree_hash(&fresh));
+    // A folder of other files is never replaced, even when asked.
+    let other = dir.path().join("photos");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("holiday.jpg"), b"not ours").unwrap();
+    let err = generate(&other, &cfg, &|_, _| {}).unwrap_err().to_string();
+    assert!(err.contains("not empty"), "{err}");
+    assert!(other.join("holiday.jpg").exists());
+}
+
+#[test]
+fn what_a_killed_run_left_is_cleaned_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    // A killed run leaves its staging folder beside the destination, never the destination.
+    let staging = dir.path().join(".data.synth-partial");
+    std::fs::create_dir_all(staging.join("cam1/0001")).unwrap();
+    std::fs::write(staging.join("cam1/0001/0001.jpg"), b"half").unwrap();
+    make(&root, Dataset::Regdb, 0);
+    assert!(!staging.exists());
+    let fresh = dir.path().join("fresh");
+    make(&fresh, Dataset::Regdb, 0);
+    assert_eq!(tree_hash(&root), tree_hash(&fresh));
+}
