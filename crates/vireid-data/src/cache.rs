@@ -34,6 +34,16 @@ pub struct CachePaths {
 }
 
 impl CachePaths {
+    /// The four array files.
+    pub fn data_files(&self) -> [&PathBuf; 4] {
+        [
+            &self.visible_images,
+            &self.visible_labels,
+            &self.thermal_images,
+            &self.thermal_labels,
+        ]
+    }
+
     /// File names in `dir`. At the paper's 384 x 192, SYSU-MM01's are the reference's own
     /// (`train_rgb_resized_img192.npy`, ...); other sizes say `HxW` instead of `192`, and RegDB
     /// (per trial) and LLCM caches carry a prefix so that they never collide.
@@ -157,6 +167,7 @@ pub fn prepare(
     size: Size,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<PrepareReport> {
+    check_size(size)?;
     if set.visible.is_empty() || set.thermal.is_empty() {
         return Err(DataError::Protocol(format!(
             "{}: the training set has {} visible and {} thermal images; both modalities are needed",
@@ -190,25 +201,89 @@ pub fn prepare(
     if paths.manifest.exists() {
         std::fs::remove_file(&paths.manifest).map_err(|e| DataError::io(&paths.manifest, e))?;
     }
-    write_modality(
+    remove_stale_temporaries(paths);
+    let written = write_modality(
         root,
         &set.visible,
         &paths.visible_images,
         &paths.visible_labels,
         size,
         progress,
-    )?;
-    write_modality(
-        root,
-        &set.thermal,
-        &paths.thermal_images,
-        &paths.thermal_labels,
-        size,
-        progress,
-    )?;
-    let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
-    write_atomic(&paths.manifest, text.as_bytes())?;
-    Ok(report)
+    )
+    .and_then(|()| {
+        write_modality(
+            root,
+            &set.thermal,
+            &paths.thermal_images,
+            &paths.thermal_labels,
+            size,
+            progress,
+        )
+    })
+    .and_then(|()| {
+        let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+        write_atomic(&paths.manifest, text.as_bytes())
+    });
+    if written.is_err() {
+        // Half a cache is no cache: nothing a failed run wrote stays behind.
+        for f in paths.data_files() {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    written.map(|()| report)
+}
+
+fn check_size(size: Size) -> Result<()> {
+    if size.height == 0 || size.width == 0 {
+        return Err(DataError::Protocol(format!(
+            "cannot cache images of {size}: both sides must be at least one pixel"
+        )));
+    }
+    Ok(())
+}
+
+/// Removes the temporary files (`NAME.<pid>.tmp`) that a killed process left beside the
+/// cache's files. Those of a process still running (another `prepare` on the same root) are
+/// left alone.
+fn remove_stale_temporaries(paths: &CachePaths) {
+    for file in paths.data_files().into_iter().chain([&paths.manifest]) {
+        let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+            continue;
+        };
+        let prefix = format!("{}.", name.to_string_lossy());
+        let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        }) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let entry_name = entry.file_name().to_string_lossy().into_owned();
+            let pid = entry_name
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix(".tmp"))
+                .and_then(|pid| pid.parse::<u32>().ok());
+            if let Some(pid) = pid {
+                if !process_alive(pid) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}
+
+/// Whether a process with this id runs (Linux's /proc; elsewhere assumed gone unless it is
+/// this one).
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        false
+    }
 }
 
 fn cache_complete(paths: &CachePaths, manifest: &Manifest) -> bool {
@@ -319,6 +394,7 @@ pub fn check(
     size: Size,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<()> {
+    check_size(size)?;
     set.visible
         .par_iter()
         .chain(set.thermal.par_iter())

@@ -205,3 +205,53 @@ print(",".join(map(str, img[2].reshape(-1).tolist())))
         assert!(err.contains(says), "{img} + {lab}: {err}");
     }
 }
+
+/// Files in `root` itself (not its camera folders).
+fn top_files(root: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_failed_or_killed_prepare_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    synth_sysu(root);
+    let clean = top_files(root);
+    let set = sysu::train_set(root).unwrap();
+    // A size with a zero side: refused before anything is written.
+    let zero = Size::new(0, 24);
+    let paths = CachePaths::new(root, Dataset::Sysu, 0, zero);
+    let err = prepare(root, &set, Dataset::Sysu, &paths, zero, &|_| {}).unwrap_err();
+    assert!(err.to_string().contains("at least one pixel"), "{err}");
+    assert_eq!(top_files(root), clean);
+    // A corrupt infrared image: the visible cache written before it is removed too.
+    let bad = root.join(&set.thermal[1].path);
+    std::fs::write(&bad, b"\xff\xd8 not a jpeg").unwrap();
+    let paths = CachePaths::new(root, Dataset::Sysu, 0, SIZE);
+    let err = prepare(root, &set, Dataset::Sysu, &paths, SIZE, &|_| {}).unwrap_err();
+    assert!(err.to_string().contains(&*bad.to_string_lossy()), "{err}");
+    assert_eq!(top_files(root), clean);
+    // What a killed run leaves (temporaries of a process that is gone) goes with the next.
+    let gone = u32::MAX - 1;
+    let stale = root.join(format!("train_rgb_resized_img96x48.npy.{gone}.tmp"));
+    std::fs::write(&stale, vec![0u8; 1000]).unwrap();
+    // Process 1 always runs.
+    let ours = root.join("train_rgb_resized_img96x48.npy.1.tmp");
+    std::fs::write(&ours, b"a live process's file").unwrap();
+    synth_sysu(&dir.path().join("unused"));
+    std::fs::copy(
+        dir.path().join("unused").join(&set.thermal[1].path),
+        &bad,
+    )
+    .unwrap();
+    build(root, SIZE);
+    assert!(!stale.exists(), "the dead process's temporary stays");
+    assert!(ours.exists(), "a live process's temporary was removed");
+}
