@@ -63,7 +63,29 @@ pub fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
             message: "truncated JPEG: the scan has no end-of-image marker".into(),
         });
     }
-    reader.decode().map_err(err)
+    let mut reader = reader;
+    reader.limits(decode_limits());
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => DataError::Image {
+            path: path.to_path_buf(),
+            message: format!(
+                "the image is larger than {MAX_PIXELS} pixels (Pillow's decompression-bomb \
+                 limit), or its header claims so; re-ID crops are far smaller"
+            ),
+        },
+        e => err(e),
+    })
+}
+
+/// Pillow's decompression-bomb threshold (`Image.MAX_IMAGE_PIXELS`): a header may claim any
+/// size, and decoding allocates what it claims.
+pub const MAX_PIXELS: u64 = 89_478_485;
+
+fn decode_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    // Four bytes a pixel covers RGBA and 16-bit grey; the decoders' own buffers come on top.
+    limits.max_alloc = Some(MAX_PIXELS * 4);
+    limits
 }
 
 /// Whether a JPEG's last scan is followed by an end-of-image marker.

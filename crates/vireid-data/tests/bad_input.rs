@@ -221,3 +221,38 @@ fn corrupt_truncated_and_foreign_images() {
         &["absent.jpg"],
     );
 }
+
+/// A 24-bit BMP whose header claims `width x height` pixels, followed by `data` bytes.
+fn bmp_claiming(width: i32, height: i32, data: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"BM");
+    b.extend_from_slice(&((54 + data) as u32).to_le_bytes());
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(&54u32.to_le_bytes());
+    b.extend_from_slice(&40u32.to_le_bytes());
+    b.extend_from_slice(&width.to_le_bytes());
+    b.extend_from_slice(&height.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&24u16.to_le_bytes());
+    b.extend_from_slice(&[0; 24]);
+    b.extend(std::iter::repeat_n(0x80u8, data));
+    b
+}
+
+#[test]
+fn an_image_header_claiming_a_huge_size_is_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.bmp");
+    // 60,000 x 60,000 pixels claimed (3.6 billion: 10.8 GB of RGB), 300 bytes held.
+    std::fs::write(&bomb, bmp_claiming(60_000, 60_000, 300)).unwrap();
+    let err = decode(&bomb).unwrap_err().to_string();
+    assert_says(&err, &["bomb.bmp", "decompression-bomb"]);
+    let err = load_resized(&bomb, Size::new(64, 32))
+        .unwrap_err()
+        .to_string();
+    assert_says(&err, &["bomb.bmp"]);
+    // The same header at a real size decodes.
+    let fine = dir.path().join("fine.bmp");
+    std::fs::write(&fine, bmp_claiming(4, 2, 4 * 2 * 3)).unwrap();
+    assert_eq!(decode(&fine).unwrap().width(), 4);
+}
