@@ -18,6 +18,9 @@ pub enum EvalError {
     NoValidQuery,
     #[error("{0}")]
     Invalid(String),
+    /// Valid inputs whose arithmetic left the range of the number type.
+    #[error("internal overflow: {0}")]
+    Overflow(String),
 }
 
 pub type Result<T> = std::result::Result<T, EvalError>;

@@ -30,6 +30,19 @@ impl Default for RerankParams {
     }
 }
 
+/// Names the first NaN or infinity of `m`.
+fn first_non_finite(m: &Array2<f32>, what: &str) -> Result<()> {
+    match m.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        Some(((row, col), v)) => Err(EvalError::NonFinite {
+            what: what.to_string(),
+            row,
+            col,
+            value: f64::from(*v),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A sparse row: (column, value) sorted by column.
 type Sparse = Vec<(u32, f32)>;
 
@@ -54,6 +67,13 @@ pub fn rerank(
             "re-ranking needs k1 >= 1, k2 >= 1 and 0 <= lambda <= 1, got {p:?}"
         )));
     }
+    for (what, m) in [
+        ("query-gallery distances", q_g),
+        ("query-query distances", q_q),
+        ("gallery-gallery distances", g_g),
+    ] {
+        first_non_finite(m, what)?;
+    }
     let n = nq + ng;
     // Squared distances over all images, each row scaled by its maximum.
     let mut dist = Array2::<f32>::zeros((n, n));
@@ -75,6 +95,18 @@ pub fn rerank(
                 row.mapv_inplace(|v| v / max);
             }
         });
+    // Finite inputs whose squares exceed float32's range (above ~1.8e19) leave infinities and
+    // NaN here: the inputs were valid, the arithmetic was not.
+    if let Some(i) = (0..n).find(|&i| dist.row(i).iter().any(|v| !v.is_finite())) {
+        let largest = [q_g, q_q, g_g]
+            .iter()
+            .flat_map(|m| m.iter())
+            .fold(0.0f32, |a, &b| a.max(b.abs()));
+        return Err(EvalError::Overflow(format!(
+            "re-ranking squares the distances in float32, and distances up to {largest:e} \
+             overflow it (row {i} of the joint matrix); scale the distances down"
+        )));
+    }
 
     let k1 = p.k1.min(n - 1);
     let half = ((p.k1 as f64) / 2.0).round_ties_even() as usize;

@@ -313,6 +313,23 @@ impl SharedGallery {
     }
 }
 
+/// A protocol that drops gallery items by camera needs every camera; leaving them out would
+/// silently score another protocol.
+fn check_cameras(what: &str, labels: &Labels<'_>, protocol: EvalProtocol) -> Result<()> {
+    match labels.cams {
+        None if protocol.needs_cameras() => Err(EvalError::Invalid(format!(
+            "{what}: the {} protocol needs camera ids, and there are none",
+            protocol.name()
+        ))),
+        Some(c) if c.len() != labels.ids.len() => Err(EvalError::Shape(format!(
+            "{what}: {} camera ids for {} person ids",
+            c.len(),
+            labels.ids.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses similarities that overflowed (features far from unit length).
 fn check_similarities((sp, sb): &(Array2<f32>, Array2<f32>), what: &str) -> Result<()> {
     let all = sp.iter().chain(sb.iter()).copied();
@@ -368,8 +385,15 @@ pub fn evaluate_trials_with(
     if trials.is_empty() {
         return Err(EvalError::Empty("no trials to evaluate".into()));
     }
+    if !(0.0..=1.0).contains(&opts.alpha) {
+        return Err(EvalError::Invalid(format!(
+            "the fused score's weight a must lie in [0, 1], got {}",
+            opts.alpha
+        )));
+    }
     if let Some((f, l)) = &query {
         f.check("query", l.ids.len())?;
+        check_cameras("query", l, opts.protocol)?;
     }
     let (mut seconds_similarity, mut seconds_ranking) = (0.0, 0.0);
     let mut per_score: Vec<(Vec<Metrics>, Vec<Vec<QueryResult>>)> = Score::ALL
@@ -390,12 +414,13 @@ pub fn evaluate_trials_with(
             }
         };
         if t.query.is_some() {
-            qf.check(&format!("trial {} query", t.trial), ql.ids.len())?;
+            let what = format!("trial {} query", t.trial);
+            qf.check(&what, ql.ids.len())?;
+            check_cameras(&what, &ql, opts.protocol)?;
         }
-        t.gallery.check(
-            &format!("trial {} gallery", t.trial),
-            t.gallery_labels.ids.len(),
-        )?;
+        let what = format!("trial {} gallery", t.trial);
+        t.gallery.check(&what, t.gallery_labels.ids.len())?;
+        check_cameras(&what, &t.gallery_labels, opts.protocol)?;
         if qf.pool.ncols() != t.gallery.pool.ncols() {
             return Err(EvalError::Shape(format!(
                 "trial {}: query features are {}-d, gallery features {}-d",

@@ -5,6 +5,12 @@ use crate::error::{NnError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Largest image side a config may ask for: far above any re-ID size, far below what would
+/// exhaust memory in one batch.
+const MAX_SIDE: usize = 4096;
+/// Batches prepared ahead at most (each is a whole batch of images in memory).
+const MAX_PREFETCH: usize = 64;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
@@ -167,6 +173,98 @@ impl TrainConfig {
             .map_err(|e: toml::de::Error| e.to_string())
     }
 
+    /// Every key checked against what training can use, before any file is read or written:
+    /// the first problem found, naming the key and what was expected.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: String| Err(NnError::Input(format!("config key {key}: {why}")));
+        if !matches!(self.dataset.as_str(), "sysu" | "regdb" | "llcm") {
+            return bad(
+                "dataset",
+                format!("{:?} is not sysu, regdb or llcm", self.dataset),
+            );
+        }
+        if self.dataset == "regdb" && !(1..=10).contains(&self.trial) {
+            return bad("trial", format!("RegDB's trials are 1 to 10, got {}", self.trial));
+        }
+        if crate::resnet::Depth::by_name(&self.backbone).is_none() {
+            return bad(
+                "backbone",
+                format!(
+                    "{:?} is not resnet18, resnet34 or resnet50",
+                    self.backbone
+                ),
+            );
+        }
+        for (key, v) in [("height", self.height), ("width", self.width)] {
+            if !(1..=MAX_SIDE).contains(&v) {
+                return bad(key, format!("expected 1 to {MAX_SIDE} pixels, got {v}"));
+            }
+        }
+        crate::network::NetConfig::check_height(self.height).or_else(|why| bad("height", why))?;
+        if self.ids_per_batch < 2 {
+            return bad(
+                "ids_per_batch",
+                format!(
+                    "at least 2 (the triplet loss needs another identity), got {}",
+                    self.ids_per_batch
+                ),
+            );
+        }
+        if self.images_per_id < 1 {
+            return bad("images_per_id", "at least 1, got 0".into());
+        }
+        let positive = |key: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                bad(key, format!("expected a finite number above 0, got {v}"))
+            }
+        };
+        positive("lr", self.lr)?;
+        positive("backbone_lr_ratio", self.backbone_lr_ratio)?;
+        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
+            return bad(
+                "momentum",
+                format!("expected a number in [0, 1), got {}", self.momentum),
+            );
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(
+                "weight_decay",
+                format!(
+                    "expected a finite number of at least 0, got {}",
+                    self.weight_decay
+                ),
+            );
+        }
+        if self.epochs < 1 {
+            return bad("epochs", "at least 1, got 0".into());
+        }
+        if let Some(pad) = self.pad {
+            if pad > self.height.min(self.width) {
+                return bad(
+                    "pad",
+                    format!(
+                        "at most the image's shorter side ({}), got {pad}",
+                        self.height.min(self.width)
+                    ),
+                );
+            }
+        }
+        if let Some(d) = &self.eval_direction {
+            if let Err(e) = d.parse::<vireid_data::Direction>() {
+                return bad("eval_direction", e.to_string());
+            }
+        }
+        if self.prefetch > MAX_PREFETCH {
+            return bad(
+                "prefetch",
+                format!("at most {MAX_PREFETCH} batches, got {}", self.prefetch),
+            );
+        }
+        Ok(())
+    }
+
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a config serialises")
     }
@@ -192,6 +290,39 @@ mod tests {
         for e in 0..151 {
             assert_eq!(p.lr_at(e), crate::schedule::learning_rate(0.1, e));
         }
+    }
+
+    #[test]
+    fn every_bad_value_is_refused_naming_its_key() {
+        let ok = TrainConfig::preset("sysu").unwrap();
+        ok.validate().unwrap();
+        TrainConfig::preset("regdb").unwrap().validate().unwrap();
+        let cases: [(&str, &str); 17] = [
+            ("height = 0", "height"),
+            ("width = 0", "width"),
+            ("height = 60", "height"),
+            ("width = 100000", "width"),
+            ("backbone = \"resnet7\"", "backbone"),
+            ("ids_per_batch = 1", "ids_per_batch"),
+            ("images_per_id = 0", "images_per_id"),
+            ("lr = nan", "lr"),
+            ("lr = -0.1", "lr"),
+            ("lr = inf", "lr"),
+            ("weight_decay = nan", "weight_decay"),
+            ("momentum = -0.5", "momentum"),
+            ("momentum = 1.0", "momentum"),
+            ("epochs = 0", "epochs"),
+            ("pad = 1000", "pad"),
+            ("eval_direction = \"sideways\"", "eval_direction"),
+            ("backbone_lr_ratio = nan", "backbone_lr_ratio"),
+        ];
+        for (toml, key) in cases {
+            let c = ok.with_overlay(toml).unwrap();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("config key {key}:")), "{toml}: {err}");
+        }
+        let c = TrainConfig::preset("regdb").unwrap().with_overlay("trial = 11").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("trial"));
     }
 
     #[test]

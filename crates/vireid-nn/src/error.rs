@@ -3,7 +3,8 @@ use std::path::PathBuf;
 /// Everything that can go wrong building, loading, saving or running the network.
 #[derive(Debug, thiserror::Error)]
 pub enum NnError {
-    #[error("{path}: cannot read: {source}")]
+    /// The OS error is the source (printed after this message by error-chain printers).
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -22,7 +23,7 @@ pub enum NnError {
     Write { path: PathBuf, why: String },
     #[error("device {requested}: {why}")]
     Device { requested: String, why: String },
-    #[error("input: {0}")]
+    #[error("{0}")]
     Input(String),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

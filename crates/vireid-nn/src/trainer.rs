@@ -211,6 +211,25 @@ pub fn train(
     stop: &AtomicBool,
     observer: &mut dyn Observer,
 ) -> Result<(Outcome, RunState)> {
+    config.validate()?;
+    let created = !run.dir.exists();
+    let result = train_in(config, data, run, evaluate, stop, observer);
+    // A run that failed before its first commit leaves no folder behind, so that the same
+    // command, corrected, starts afresh instead of finding "a run" of one config file.
+    if result.is_err() && created && !state_path(run.dir).exists() {
+        let _ = std::fs::remove_dir_all(run.dir);
+    }
+    result
+}
+
+fn train_in(
+    config: &TrainConfig,
+    data: &TrainData,
+    run: RunOptions<'_>,
+    evaluate: &mut dyn FnMut(&PartNet) -> Result<EvalScores>,
+    stop: &AtomicBool,
+    observer: &mut dyn Observer,
+) -> Result<(Outcome, RunState)> {
     let RunOptions {
         dir,
         device,

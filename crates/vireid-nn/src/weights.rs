@@ -86,16 +86,61 @@ fn strip_wrappers(mut tensors: HashMap<String, Tensor>) -> HashMap<String, Tenso
     tensors
 }
 
+/// Checks a safetensors file's header against its length (through a memory map, so nothing
+/// is read twice), with the library's error names said in words.
+fn check_safetensors(path: &Path) -> Result<()> {
+    use safetensors::SafeTensorError as E;
+    let file = std::fs::File::open(path).map_err(|source| NnError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // SAFETY: read-only map of a file we only read; a concurrent writer would at worst make
+    // this check fail.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| NnError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let why = match safetensors::SafeTensors::deserialize(&map) {
+        Ok(_) => return Ok(()),
+        Err(E::MetadataIncompleteBuffer) => {
+            "the tensors the header lists do not fill the file: it is truncated or has bytes \
+             appended"
+                .to_string()
+        }
+        Err(E::HeaderTooSmall | E::InvalidHeaderLength | E::HeaderTooLarge) => {
+            "the header's length field does not fit the file (truncated or not safetensors)"
+                .to_string()
+        }
+        Err(E::InvalidHeader | E::InvalidHeaderStart | E::InvalidHeaderDeserialization) => {
+            "the header is not the JSON a safetensors file starts with (damaged file)".to_string()
+        }
+        Err(E::InvalidOffset(name)) => {
+            format!("tensor {name}: its byte range does not fit the file (damaged or truncated)")
+        }
+        Err(E::TensorInvalidInfo | E::ValidationOverflow | E::InvalidTensorView(..)) => {
+            "a tensor's shape and data type do not match its bytes (damaged file)".to_string()
+        }
+        Err(e) => format!("damaged safetensors file ({e:?})"),
+    };
+    Err(NnError::NotACheckpoint {
+        path: path.to_path_buf(),
+        why,
+    })
+}
+
 /// Reads every tensor of a checkpoint into memory (CPU).
 pub fn read(path: &Path) -> Result<Weights> {
     let tensors = match sniff(path)? {
-        Format::SafeTensors => Tensor::read_safetensors(path)
-            .map_err(|e| NnError::NotACheckpoint {
-                path: path.to_path_buf(),
-                why: e.to_string(),
-            })?
-            .into_iter()
-            .collect(),
+        Format::SafeTensors => {
+            check_safetensors(path)?;
+            Tensor::read_safetensors(path)
+                .map_err(|e| NnError::NotACheckpoint {
+                    path: path.to_path_buf(),
+                    why: e.to_string(),
+                })?
+                .into_iter()
+                .collect()
+        }
         Format::Torch => {
             let bad = |why: String| NnError::NotACheckpoint {
                 path: path.to_path_buf(),
@@ -382,7 +427,24 @@ pub fn load_network_nchw(
     let vs = VarStore::new(device);
     let net = crate::network::part_net(&vs.root(), config);
     let ignored = load_into(&vs, &weights, &config)?;
+    check_finite(&vs, path)?;
     Ok((vs, net, ignored))
+}
+
+/// A network with a NaN or infinite weight gives NaN features for every image; say so at
+/// load, naming the tensor, instead of evaluating garbage.
+fn check_finite(vs: &VarStore, path: &Path) -> Result<()> {
+    let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, t) in names {
+        if t.is_floating_point() && !bool::try_from(t.isfinite().all())? {
+            return Err(NnError::Architecture {
+                path: path.to_path_buf(),
+                why: format!("tensor {name} holds NaN or infinite values (a diverged run?)"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The reference key names of the heads, for tests and tools.

@@ -2,17 +2,11 @@
 
 use anyhow::{bail, Context, Result};
 use ndarray::{Array2, ArrayD};
-use ndarray_npy::{ReadNpyExt, ReadableElement};
-use std::fs::File;
+use ndarray_npy::ReadableElement;
 use std::path::Path;
 
 fn try_read<T: ReadableElement>(path: &Path) -> Result<Option<ArrayD<T>>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    match ArrayD::<T>::read_npy(file) {
-        Ok(a) => Ok(Some(a)),
-        Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => Ok(None),
-        Err(e) => bail!("{}: not a readable .npy array: {e}", path.display()),
-    }
+    Ok(vireid_data::npy::read(path)?)
 }
 
 /// Integer labels of any integer width (and integral floats), as a flat vector; a 1-D array

@@ -149,3 +149,57 @@ fn bad_input_is_named() {
     ]);
     assert!(!out.status.success());
 }
+
+/// Peak resident memory (KB) of the largest child this test process has waited for.
+fn children_peak_kb() -> i64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe {
+        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
+        usage.assume_init().ru_maxrss
+    }
+}
+
+#[test]
+fn many_views_stay_bounded_in_memory_and_in_the_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("g.png");
+    let d = dir.path().join("d.npy");
+    let (gs, ds) = (g.to_str().unwrap(), d.to_str().unwrap());
+    let base = ["augment", "--dataset", "sysu", "--input", PHOTO, "--out", gs];
+    // Absurd counts are refused at once, naming the flag; nothing is written.
+    for n in ["100000000", "0"] {
+        let out = vireid(&[&base[..], &["--n", n, "--dump", ds]].concat());
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--n"), "{err}");
+        assert!(!g.exists() && !d.exists());
+    }
+    // More views than a grid shows, without a dump to put them in: refused.
+    let out = vireid(&[&base[..], &["--n", "400"]].concat());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dump"));
+    // 1,000 views: 885 MB of dump, streamed; the grid shows 16 of them.
+    let out = vireid(&[&base[..], &["--n", "1000", "--dump", ds]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let img = image::open(&g).unwrap();
+    assert_eq!((img.width(), img.height()), (17 * 196, 7 * 388));
+    let len = std::fs::metadata(&d).unwrap().len();
+    assert_eq!(len, 128 + 1000 * 3 * 384 * 192 * 4);
+    let peak_mb = children_peak_kb() / 1024;
+    assert!(
+        peak_mb < 800,
+        "peak memory {peak_mb} MB: the dump was held in memory"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

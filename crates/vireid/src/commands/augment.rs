@@ -1,7 +1,6 @@
 use super::{print_json, DatasetArg};
 use anyhow::{Context, Result};
-use ndarray::Array4;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use vireid_augment::{
     augment_one, image_rng, ChannelExchange, Erasing, Mrle, Preset, Rrle, Scratch, SourceImage,
 };
@@ -19,7 +18,8 @@ pub struct Args {
     /// The image (JPEG, PNG or BMP); it is first resized to 384 x 192 as the cache is.
     #[arg(long)]
     input: PathBuf,
-    /// Augmented views per row.
+    /// Augmented views: the grid shows up to 16 a row (the first 16 when more), --dump holds
+    /// all of them (at most 10000).
     #[arg(long, default_value_t = 8)]
     n: usize,
     /// Seed of every random draw; the same seed draws the same grid.
@@ -95,26 +95,42 @@ fn rows(full: Preset) -> Vec<(&'static str, Preset)> {
     ]
 }
 
+/// Views a grid row shows at most: a grid of 7 rows x 17 cells at 384 x 192 is already a
+/// 3,300 x 2,700 picture.
+pub const MAX_GRID_VIEWS: usize = 16;
+/// Views --dump writes at most: 10,000 views at 384 x 192 are 8.8 GB of float32.
+const MAX_DUMP_VIEWS: usize = 10_000;
+
 pub fn run(a: Args) -> Result<()> {
-    anyhow::ensure!(a.n >= 1, "--n must be at least 1");
+    anyhow::ensure!(
+        (1..=MAX_DUMP_VIEWS).contains(&a.n),
+        "--n must be 1 to {MAX_DUMP_VIEWS}, got {}",
+        a.n
+    );
+    anyhow::ensure!(
+        a.n <= MAX_GRID_VIEWS || a.dump.is_some(),
+        "--n {} asks for more views than a grid row shows ({MAX_GRID_VIEWS}); more are only \
+         useful with --dump",
+        a.n
+    );
     let dataset = vireid_data::Dataset::from(a.dataset).to_string();
     let full = Preset::by_name(&dataset).expect("a preset for every dataset");
     let (h, w) = (full.height, full.width);
     let pixels = load_resized(&a.input, Size::new(h as u32, w as u32))?;
+    let shown = a.n.min(MAX_GRID_VIEWS);
     let Grid {
         image: grid,
-        dump,
         rows: described,
-    } = grid(full, &pixels, a.n, a.seed)?;
+    } = grid(full, &pixels, shown, a.seed)?;
     let rows = rows(full);
     if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     grid.save(&a.out)
         .with_context(|| format!("cannot write {}", a.out.display()))?;
     if let Some(path) = &a.dump {
-        ndarray_npy::write_npy(path, &dump)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_dump(full, &pixels, a.n, a.seed, path)?;
     }
     if a.json {
         return print_json(
@@ -122,10 +138,9 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     println!(
-        "wrote {} ({} rows of the original and {} views):",
+        "wrote {} ({} rows of the original and {shown} views):",
         a.out.display(),
         rows.len(),
-        a.n
     );
     for (r, (name, _)) in rows.iter().enumerate() {
         println!("  row {}: {name}", r + 1);
@@ -140,17 +155,69 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
-/// An augmentation grid: the picture, the first row's views as the network receives them,
-/// and what each view decided.
+/// The random stream of view `view` of grid row `row`: the dump's views are the pipeline
+/// row's, drawn the same way.
+fn view_rng(seed: u64, row: usize, view: usize) -> rand_chacha::ChaCha8Rng {
+    image_rng(seed ^ ((row as u64) << 32), view as u64)
+}
+
+/// Writes `n` pipeline views as one float32 `n x 3 x H x W` .npy, one view in memory at a
+/// time, through a temporary file renamed into place (a failed or killed run leaves no
+/// partial dump under the name).
+fn write_dump(full: Preset, pixels: &[u8], n: usize, seed: u64, path: &Path) -> Result<()> {
+    use ndarray_npy::npy::header::{Header, Layout};
+    use std::io::Write;
+    let (h, w) = (full.height, full.width);
+    let src = SourceImage {
+        pixels,
+        height: h,
+        width: w,
+    };
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let write = || -> Result<()> {
+        let file = std::fs::File::create(&tmp)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        Header {
+            type_descriptor: py_literal::Value::String("<f4".into()),
+            layout: Layout::Standard,
+            shape: vec![n, 3, h, w],
+        }
+        .write(&mut out)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut scratch = Scratch::default();
+        let mut view = vec![0f32; full.output_len()];
+        let mut bytes = Vec::with_capacity(view.len() * 4);
+        for v in 0..n {
+            augment_one(&full, &src, &mut view_rng(seed, 0, v), &mut view, &mut scratch)?;
+            bytes.clear();
+            bytes.extend(view.iter().flat_map(|x| x.to_le_bytes()));
+            out.write_all(&bytes)?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        e.context(format!("cannot write {}", path.display()))
+    })
+}
+
+/// An augmentation grid: the picture and what each view decided.
 pub struct Grid {
     pub image: image::RgbImage,
-    pub dump: Array4<f32>,
     pub rows: Vec<serde_json::Value>,
 }
 
 /// The grid of `n` views a row of the image `pixels` (RGB, the preset's size): the whole
 /// pipeline, then each transform forced on.
 pub fn grid(full: Preset, pixels: &[u8], n: usize, seed: u64) -> Result<Grid> {
+    anyhow::ensure!(
+        (1..=MAX_GRID_VIEWS).contains(&n),
+        "a grid row shows 1 to {MAX_GRID_VIEWS} views, not {n}"
+    );
     let (h, w) = (full.height, full.width);
     let src = SourceImage {
         pixels,
@@ -175,7 +242,6 @@ pub fn grid(full: Preset, pixels: &[u8], n: usize, seed: u64) -> Result<Grid> {
             }
         }
     };
-    let mut dump = Array4::<f32>::zeros((n, 3, h, w));
     let mut described = Vec::new();
     let mut scratch = Scratch::default();
     let mut out = vec![0f32; full.output_len()];
@@ -186,14 +252,8 @@ pub fn grid(full: Preset, pixels: &[u8], n: usize, seed: u64) -> Result<Grid> {
         });
         let mut traces = Vec::new();
         for v in 0..n {
-            let mut rng = image_rng(seed ^ ((r as u64) << 32), v as u64);
+            let mut rng = view_rng(seed, r, v);
             let trace = augment_one(preset, &src, &mut rng, &mut out, &mut scratch)?;
-            if r == 0 {
-                dump.slice_mut(ndarray::s![v, .., .., ..])
-                    .as_slice_mut()
-                    .expect("contiguous")
-                    .copy_from_slice(&out);
-            }
             let plane = h * w;
             let shown = |y: usize, x: usize| -> [u8; 3] {
                 std::array::from_fn(|c| {
@@ -208,7 +268,6 @@ pub fn grid(full: Preset, pixels: &[u8], n: usize, seed: u64) -> Result<Grid> {
     }
     Ok(Grid {
         image: grid,
-        dump,
         rows: described,
     })
 }

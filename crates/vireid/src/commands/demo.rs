@@ -121,6 +121,9 @@ fn synth_config(ids: usize, test_ids: Option<usize>, seed: u64) -> SynthConfig {
     // Many people with few images each: what generalises to unseen people is the number
     // of people seen, and an epoch stays short.
     cfg.images_per_camera = (1, 3);
+    // Reached only when the demo's own marker is missing: a dataset there is one a killed
+    // demo generated and did not record.
+    cfg.replace = true;
     cfg
 }
 
@@ -175,6 +178,7 @@ pub fn run(a: Args) -> Result<()> {
         "the demo's data is in the SYSU-MM01 layout; its config cannot set dataset = {:?}",
         config.dataset
     );
+    config.validate()?;
     let data_dir = a.out.join("data");
     let synth = dataset(&data_dir, &synth_config(a.ids, a.test_ids, a.seed), quiet)?;
     if !quiet {

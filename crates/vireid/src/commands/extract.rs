@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long)]
     flip: bool,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     batch: usize,
     /// cpu, cuda or cuda:K.
     #[arg(long, default_value = "cpu")]
@@ -55,6 +55,12 @@ pub fn run(a: Args) -> Result<()> {
     set_threads(a.threads);
     let device = parse_device(&a.device)?;
     let input = read_matrix4(&a.input)?;
+    if let Some((at, v)) = input.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        anyhow::bail!(
+            "{}: the batch holds {v} at {at:?}; a normalised image batch is finite",
+            a.input.display()
+        );
+    }
     let (n, c, h, w) = input.dim();
     let (_vs, net, _ignored) = weights::load_network(&a.checkpoint, device)?;
     let geometry = Geometry {

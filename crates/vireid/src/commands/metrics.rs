@@ -44,11 +44,12 @@ pub struct Args {
     #[arg(long, value_enum)]
     protocol: ProtocolArg,
     /// Highest CMC rank reported (lowered to the gallery size when the gallery is smaller).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = super::at_least_one)]
     max_rank: usize,
     /// With --features: weight a of the fused score (1 - a) pool + a bn. Default: the
     /// reference's (sysu 0.2, llcm 0.1, regdb 0.1, regdb with --thermal-to-visible 0.0).
-    #[arg(long)]
+    /// Between 0 and 1.
+    #[arg(long, value_parser = super::unit_interval)]
     alpha: Option<f32>,
     /// With --features and regdb: the queries are thermal (the reference's --tvsearch);
     /// only changes the default --alpha.
@@ -65,13 +66,13 @@ pub struct Args {
     #[arg(long)]
     gallery_gallery: Option<PathBuf>,
     /// Re-ranking: size of the k-reciprocal neighbourhood.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = super::at_least_one)]
     k1: usize,
     /// Re-ranking: neighbours averaged in the local query expansion.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, value_parser = super::at_least_one)]
     k2: usize,
-    /// Re-ranking: weight of the original distance against the Jaccard distance.
-    #[arg(long, default_value_t = 0.3)]
+    /// Re-ranking: weight of the original distance against the Jaccard distance (0 to 1).
+    #[arg(long, default_value_t = 0.3, value_parser = super::unit_interval)]
     lambda: f32,
     /// Write one CSV line per query (first-hit rank, AP, INP) for error analysis.
     #[arg(long)]
@@ -191,9 +192,17 @@ struct Side {
 }
 
 impl Side {
-    fn load(dir: &Path, prefix: &str) -> Result<Side> {
+    /// A side's four files; the cameras may be absent only where `protocol` does not use them.
+    fn load(dir: &Path, prefix: &str, protocol: EvalProtocol) -> Result<Side> {
         let f = |name: &str| dir.join(format!("{prefix}_{name}.npy"));
         let cams = f("cams");
+        if !cams.exists() && protocol.needs_cameras() {
+            bail!(
+                "{} is missing: the {} protocol needs the camera of every image",
+                cams.display(),
+                protocol.name()
+            );
+        }
         Ok(Side {
             pool: read_matrix(&f("pool"), "pool features")?.into_f32(),
             bn: read_matrix(&f("bn"), "bn features")?.into_f32(),
@@ -245,7 +254,7 @@ fn run_features(a: &Args, dir: &Path, params: Option<RerankParams>) -> Result<()
     let protocol: EvalProtocol = a.protocol.into();
     let trials = trial_numbers(dir)?;
     let shared = if dir.join("query_pool.npy").exists() {
-        Some(Side::load(dir, "query")?)
+        Some(Side::load(dir, "query", protocol)?)
     } else {
         None
     };
@@ -253,7 +262,7 @@ fn run_features(a: &Args, dir: &Path, params: Option<RerankParams>) -> Result<()
     for &t in &trials {
         let own_query = dir.join(format!("trial{t}_query_pool.npy"));
         let query = if own_query.exists() {
-            Some(Side::load(dir, &format!("trial{t}_query"))?)
+            Some(Side::load(dir, &format!("trial{t}_query"), protocol)?)
         } else if shared.is_none() {
             bail!(
                 "{}: trial {t} has no query (need query_pool.npy or trial{t}_query_pool.npy)",
@@ -262,7 +271,7 @@ fn run_features(a: &Args, dir: &Path, params: Option<RerankParams>) -> Result<()
         } else {
             None
         };
-        sides.push((t, query, Side::load(dir, &format!("trial{t}_gallery"))?));
+        sides.push((t, query, Side::load(dir, &format!("trial{t}_gallery"), protocol)?));
     }
     let trial_inputs: Vec<Trial> = sides
         .iter()

@@ -10,9 +10,14 @@ pub struct Args {
     /// Which layout to write: sysu, regdb or llcm.
     #[arg(long, value_enum)]
     dataset: DatasetArg,
-    /// Folder to write the dataset into (created if missing).
+    /// Folder to write the dataset into: new or empty (the dataset is written beside it and
+    /// renamed into place when complete).
     #[arg(long)]
     out: PathBuf,
+    /// Replace the dataset a previous `vireid synth` wrote in --out (a folder holding
+    /// anything else is never replaced).
+    #[arg(long)]
+    replace: bool,
     /// Number of identities (default 48; RegDB 40).
     #[arg(long)]
     ids: Option<usize>,
@@ -56,6 +61,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     cfg.size = Size::new(a.height, a.width);
     cfg.images_per_camera = (a.min_images, a.max_images);
     cfg.noise = a.noise;
+    cfg.replace = a.replace;
     let pb = progress::bar(0, "synth", a.json);
     let report = progress::pool(a.threads)?.install(|| {
         generate(&a.out, &cfg, &|n, total| {

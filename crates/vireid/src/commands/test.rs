@@ -36,15 +36,15 @@ pub struct Args {
     #[arg(long, default_value_t = 192)]
     width: u32,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     batch: usize,
     /// Leave out the mirrored image (the reference's test script adds its features; its
     /// periodic evaluation during training does not).
     #[arg(long)]
     no_flip: bool,
     /// Weight a of the fused score (1 - a) pool + a bn. Default: the reference's (SYSU-MM01
-    /// 0.2, LLCM 0.1, RegDB v2t 0.1, RegDB t2v 0.0).
-    #[arg(long)]
+    /// 0.2, LLCM 0.1, RegDB v2t 0.1, RegDB t2v 0.0). Between 0 and 1.
+    #[arg(long, value_parser = super::unit_interval)]
     alpha: Option<f32>,
     /// k-reciprocal re-ranking (k1 = 20, k2 = 6, lambda = 0.3) of every score.
     #[arg(long)]
