@@ -105,12 +105,14 @@ fn header_length(file: &mut File, path: &Path) -> Result<u64> {
     // Format 1.0 stores the dictionary's length in two bytes, 2.0 and 3.0 in four.
     Ok(match prelude[6] {
         1 => 10 + u64::from(u16::from_le_bytes([prelude[8], prelude[9]])),
-        _ => 12 + u64::from(u32::from_le_bytes([
-            prelude[8],
-            prelude[9],
-            prelude[10],
-            prelude[11],
-        ])),
+        _ => {
+            12 + u64::from(u32::from_le_bytes([
+                prelude[8],
+                prelude[9],
+                prelude[10],
+                prelude[11],
+            ]))
+        }
     })
 }
 
@@ -176,7 +178,10 @@ mod tests {
             .map(|a: Option<Array1<f64>>| a.map(|a| a.len()))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("huge.npy") && err.contains("promises"), "{err}");
+        assert!(
+            err.contains("huge.npy") && err.contains("promises"),
+            "{err}"
+        );
         let path = dir.path().join("overflow.npy");
         std::fs::write(
             &path,

@@ -246,11 +246,7 @@ fn a_failed_or_killed_prepare_leaves_nothing_behind() {
     let ours = root.join("train_rgb_resized_img96x48.npy.1.tmp");
     std::fs::write(&ours, b"a live process's file").unwrap();
     synth_sysu(&dir.path().join("unused"));
-    std::fs::copy(
-        dir.path().join("unused").join(&set.thermal[1].path),
-        &bad,
-    )
-    .unwrap();
+    std::fs::copy(dir.path().join("unused").join(&set.thermal[1].path), &bad).unwrap();
     build(root, SIZE);
     assert!(!stale.exists(), "the dead process's temporary stays");
     assert!(ours.exists(), "a live process's temporary was removed");

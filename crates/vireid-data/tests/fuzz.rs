@@ -17,7 +17,9 @@ use vireid_data::image_io::{decode_bytes, ImageResizer};
 use vireid_data::{splits, train_set, Dataset, Direction, Mode, Protocol, Shot, Size};
 
 fn corpus(kind: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz-corpus")
+        .join(kind);
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()

@@ -184,15 +184,15 @@ impl TrainConfig {
             );
         }
         if self.dataset == "regdb" && !(1..=10).contains(&self.trial) {
-            return bad("trial", format!("RegDB's trials are 1 to 10, got {}", self.trial));
+            return bad(
+                "trial",
+                format!("RegDB's trials are 1 to 10, got {}", self.trial),
+            );
         }
         if crate::resnet::Depth::by_name(&self.backbone).is_none() {
             return bad(
                 "backbone",
-                format!(
-                    "{:?} is not resnet18, resnet34 or resnet50",
-                    self.backbone
-                ),
+                format!("{:?} is not resnet18, resnet34 or resnet50", self.backbone),
             );
         }
         for (key, v) in [("height", self.height), ("width", self.width)] {
@@ -321,7 +321,10 @@ mod tests {
             let err = c.validate().unwrap_err().to_string();
             assert!(err.contains(&format!("config key {key}:")), "{toml}: {err}");
         }
-        let c = TrainConfig::preset("regdb").unwrap().with_overlay("trial = 11").unwrap();
+        let c = TrainConfig::preset("regdb")
+            .unwrap()
+            .with_overlay("trial = 11")
+            .unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("trial"));
     }
 

@@ -166,7 +166,15 @@ fn many_views_stay_bounded_in_memory_and_in_the_picture() {
     let g = dir.path().join("g.png");
     let d = dir.path().join("d.npy");
     let (gs, ds) = (g.to_str().unwrap(), d.to_str().unwrap());
-    let base = ["augment", "--dataset", "sysu", "--input", PHOTO, "--out", gs];
+    let base = [
+        "augment",
+        "--dataset",
+        "sysu",
+        "--input",
+        PHOTO,
+        "--out",
+        gs,
+    ];
     // Absurd counts are refused at once, naming the flag; nothing is written.
     for n in ["100000000", "0"] {
         let out = vireid(&[&base[..], &["--n", n, "--dump", ds]].concat());

@@ -190,7 +190,13 @@ fn write_dump(full: Preset, pixels: &[u8], n: usize, seed: u64, path: &Path) -> 
         let mut view = vec![0f32; full.output_len()];
         let mut bytes = Vec::with_capacity(view.len() * 4);
         for v in 0..n {
-            augment_one(&full, &src, &mut view_rng(seed, 0, v), &mut view, &mut scratch)?;
+            augment_one(
+                &full,
+                &src,
+                &mut view_rng(seed, 0, v),
+                &mut view,
+                &mut scratch,
+            )?;
             bytes.clear();
             bytes.extend(view.iter().flat_map(|x| x.to_le_bytes()));
             out.write_all(&bytes)?;

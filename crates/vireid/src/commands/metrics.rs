@@ -271,7 +271,11 @@ fn run_features(a: &Args, dir: &Path, params: Option<RerankParams>) -> Result<()
         } else {
             None
         };
-        sides.push((t, query, Side::load(dir, &format!("trial{t}_gallery"), protocol)?));
+        sides.push((
+            t,
+            query,
+            Side::load(dir, &format!("trial{t}_gallery"), protocol)?,
+        ));
     }
     let trial_inputs: Vec<Trial> = sides
         .iter()

@@ -64,6 +64,8 @@ pub fn unit_interval(s: &str) -> Result<f32, String> {
 pub fn at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(v) if v >= 1 => Ok(v),
-        _ => Err(format!("expected a whole number of at least 1, found {s:?}")),
+        _ => Err(format!(
+            "expected a whole number of at least 1, found {s:?}"
+        )),
     }
 }

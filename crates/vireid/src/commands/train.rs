@@ -226,7 +226,10 @@ fn resume_command(a: &Args) -> String {
     );
     flag("--seed", a.seed.map(|v| v.to_string()));
     flag("--device", Some(a.device.clone()).filter(|d| d != "cpu"));
-    flag("--threads", Some(a.threads).filter(|&t| t != 0).map(|t| t.to_string()));
+    flag(
+        "--threads",
+        Some(a.threads).filter(|&t| t != 0).map(|t| t.to_string()),
+    );
     words.extend([
         "--out".into(),
         shell_quote(&a.out.display().to_string()),
