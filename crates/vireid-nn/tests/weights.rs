@@ -251,3 +251,45 @@ fn cuda_on_a_machine_without_it_is_refused_plainly() {
     assert!(err.contains("expected cpu, cuda or cuda:K"), "{err}");
     assert_eq!(vireid_nn::parse_device("cpu").unwrap(), Device::Cpu);
 }
+
+#[test]
+fn a_network_with_non_finite_weights_or_a_damaged_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let vs = VarStore::new(Device::Cpu);
+    let config = NetConfig {
+        depth: Depth::R18,
+        layer4: true,
+        classes: 4,
+    };
+    let _net = part_net(&vs.root(), config);
+    let good = dir.path().join("good.safetensors");
+    weights::save(&vs, &good).unwrap();
+    weights::load_network(&good, Device::Cpu).unwrap();
+    // One NaN in one tensor: named at load, not discovered as NaN features.
+    tch::no_grad(|| {
+        let _ = vs.variables()["base_resnet.base.layer2.0.conv1.weight"]
+            .get(0)
+            .get(0)
+            .fill_(f64::NAN);
+    });
+    let nan = dir.path().join("nan.safetensors");
+    weights::save(&vs, &nan).unwrap();
+    let err = weights::load_network(&nan, Device::Cpu)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nan.safetensors") && err.contains("layer2.0.conv1.weight"),
+        "{err}"
+    );
+    // A truncated safetensors file is said in words, not in the library's variant names.
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let err = weights::read(&cut).map(|_| ()).unwrap_err().to_string();
+    assert!(
+        err.contains("cut.safetensors") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(!err.contains("MetadataIncompleteBuffer"), "{err}");
+}

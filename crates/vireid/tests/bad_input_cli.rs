@@ -440,3 +440,56 @@ fn a_second_ctrl_c_ends_training_quietly_and_the_hint_resumes() {
         serde_json::from_str(&std::fs::read_to_string(out.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["next_epoch"], 2);
 }
+
+#[test]
+fn a_batch_with_nan_is_refused_by_extract() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut batch = ndarray::Array4::<f32>::zeros((2, 3, 8, 4));
+    batch[[1, 2, 3, 1]] = f32::NAN;
+    let input = dir.path().join("batch.npy");
+    write_npy(&input, &batch).unwrap();
+    let o = vireid(&[
+        "extract",
+        "--checkpoint",
+        s(&dir.path().join("never-read.t")),
+        "--modality",
+        "thermal",
+        "--input",
+        s(&input),
+        "--out",
+        s(&dir.path().join("out")),
+    ]);
+    refused(&o, &["batch.npy", "NaN", "(1, 2, 3, 1)"]);
+    assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn an_output_path_that_cannot_be_written_is_refused_before_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let inside = file.join("out");
+    for args in [
+        vec!["synth", "--dataset", "sysu", "--out", s(&inside)],
+        vec![
+            "metrics",
+            "--features",
+            s(dir.path()),
+            "--protocol",
+            "regdb",
+            "--per-query",
+            s(&inside),
+        ],
+        vec![
+            "train",
+            "--dataset",
+            "sysu",
+            "--root",
+            s(dir.path()),
+            "--out",
+            s(&inside),
+        ],
+    ] {
+        refused(&vireid(&args), &["a-file", "is not a folder"]);
+    }
+}

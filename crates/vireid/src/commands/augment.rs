@@ -113,6 +113,10 @@ pub fn run(a: Args) -> Result<()> {
          useful with --dump",
         a.n
     );
+    super::ensure_writable(&a.out, "--out")?;
+    if let Some(d) = &a.dump {
+        super::ensure_writable(d, "--dump")?;
+    }
     let dataset = vireid_data::Dataset::from(a.dataset).to_string();
     let full = Preset::by_name(&dataset).expect("a preset for every dataset");
     let (h, w) = (full.height, full.width);

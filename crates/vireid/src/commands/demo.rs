@@ -168,6 +168,7 @@ pub fn run(a: Args) -> Result<()> {
     let device = parse_device(&a.device)?;
     anyhow::ensure!(a.epochs >= 1, "--epochs must be at least 1");
     anyhow::ensure!((1..=10).contains(&a.trials), "--trials must be 1..10");
+    super::ensure_writable(&a.out, "--out")?;
     let quiet = a.json;
     let mut config = demo_config(a.epochs, a.seed);
     if let Some(path) = &a.config {

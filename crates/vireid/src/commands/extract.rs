@@ -54,6 +54,7 @@ pub fn set_threads(threads: usize) {
 pub fn run(a: Args) -> Result<()> {
     set_threads(a.threads);
     let device = parse_device(&a.device)?;
+    super::ensure_writable(&a.out, "--out")?;
     let input = read_matrix4(&a.input)?;
     if let Some((at, v)) = input.indexed_iter().find(|(_, v)| !v.is_finite()) {
         anyhow::bail!(

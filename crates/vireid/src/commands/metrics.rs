@@ -100,6 +100,9 @@ impl From<ProtocolArg> for EvalProtocol {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if let Some(p) = &a.per_query {
+        super::ensure_writable(p, "--per-query")?;
+    }
     let params = a.rerank.then_some(RerankParams {
         k1: a.k1,
         k2: a.k2,

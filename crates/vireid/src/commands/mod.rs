@@ -69,3 +69,45 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
         )),
     }
 }
+
+/// Checks, before any work, that `path` (a file or folder to be written) can be created:
+/// its nearest existing ancestor is a folder this process may write into. Hours of training
+/// or evaluation should not end in "cannot write".
+pub fn ensure_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    let mut at = path;
+    loop {
+        if at.exists() {
+            break;
+        }
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => {
+                at = std::path::Path::new(".");
+                break;
+            }
+        }
+    }
+    if at == path && !at.is_dir() {
+        // An existing file to be replaced: its folder must be writable.
+        at = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+    }
+    anyhow::ensure!(
+        at.is_dir(),
+        "{flag} {}: {} is not a folder",
+        path.display(),
+        at.display()
+    );
+    let c = std::ffi::CString::new(at.as_os_str().as_encoded_bytes())?;
+    // SAFETY: access only reads the NUL-terminated path it is given.
+    let ok = unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0;
+    anyhow::ensure!(
+        ok,
+        "{flag} {}: cannot write into {} (permission denied)",
+        path.display(),
+        at.display()
+    );
+    Ok(())
+}

@@ -63,8 +63,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         a.height >= 1 && a.width >= 1,
         "--height and --width must be positive"
     );
-    let set = train_set(dataset, &a.root, a.trial)?;
     let out = a.out.clone().unwrap_or_else(|| a.root.clone());
+    if !a.check {
+        super::ensure_writable(&out, "--out")?;
+    }
+    let set = train_set(dataset, &a.root, a.trial)?;
     std::fs::create_dir_all(&out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
     let paths = CachePaths::new(&out, dataset, a.trial, size);

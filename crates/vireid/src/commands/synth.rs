@@ -52,6 +52,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    super::ensure_writable(&a.out, "--out")?;
     let mut cfg = SynthConfig::new(a.dataset.into());
     if let Some(ids) = a.ids {
         cfg.ids = ids;

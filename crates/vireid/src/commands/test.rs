@@ -90,6 +90,9 @@ struct Summary<'a> {
 pub fn run(a: Args) -> Result<()> {
     set_threads(a.threads);
     let device = parse_device(&a.device)?;
+    if let Some(d) = &a.save_features {
+        super::ensure_writable(d, "--save-features")?;
+    }
     let (protocol, trials) = a.protocol.resolve()?;
     let dataset = protocol.dataset;
     let direction = protocol.direction;

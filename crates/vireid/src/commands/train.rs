@@ -282,6 +282,7 @@ pub fn train_on(
 ) -> Result<(Outcome, RunState)> {
     // Everything that can be checked is, before the cache (minutes of work) is built.
     config.validate()?;
+    super::ensure_writable(out, "--out")?;
     let dataset: Dataset = config.dataset.parse()?;
     if let Some(p) = &config.pretrained {
         anyhow::ensure!(

@@ -1,0 +1,70 @@
+//! Fuzzing of the readers of untrusted files on the network side: reference checkpoints
+//! (torch.save zip and legacy pickle, read by pytorch-reader), our safetensors, and the TOML
+//! training config. Mutated copies of the committed corpus (tests/fuzz-corpus) must give Ok
+//! or an error, never a panic or an abort. `PROPTEST_CASES=20000 cargo test --release -p
+//! vireid-nn --test fuzz` is the long run; failures found are kept in
+//! tests/fuzz.proptest-regressions and replayed first.
+
+#[path = "../../vireid-data/tests/common/mutate.rs"]
+mod mutate;
+
+use mutate::{apply, cases, edits};
+use proptest::prelude::*;
+use std::path::Path;
+use vireid_nn::config::TrainConfig;
+use vireid_nn::weights;
+
+fn seed(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz-corpus")
+            .join(name),
+    )
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(200)))]
+
+    #[test]
+    fn checkpoints(pick in 0usize..3, e in edits()) {
+        let name = ["reference.t", "legacy.pth", "ours.safetensors"][pick];
+        let bytes = apply(&seed(name), &e);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        if let Ok(w) = weights::read(&path) {
+            let _ = w.net_config();
+        }
+    }
+
+    #[test]
+    fn training_configs(e in edits()) {
+        let text = String::from_utf8_lossy(&apply(&seed("config.toml"), &e)).into_owned();
+        if let Ok(c) = TrainConfig::overlay("sysu", &text) {
+            let _ = c.validate();
+            let _ = c.lr_at(c.epochs);
+        }
+    }
+
+    #[test]
+    fn arbitrary_config_text(text in "\\PC{0,200}") {
+        if let Ok(c) = TrainConfig::overlay("regdb", &text) {
+            let _ = c.validate();
+        }
+    }
+}
+
+#[test]
+fn the_corpus_reads() {
+    // The seeds themselves are valid: the mutations are what may fail.
+    for name in ["reference.t", "legacy.pth", "ours.safetensors"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus");
+        weights::read(&dir.join(name)).unwrap();
+    }
+    let text = String::from_utf8(seed("config.toml")).unwrap();
+    TrainConfig::overlay("sysu", &text)
+        .unwrap()
+        .validate()
+        .unwrap();
+}
