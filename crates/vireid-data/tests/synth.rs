@@ -223,7 +223,8 @@ fn the_test_can_hold_a_chosen_number_of_people() {
 fn bad_settings_are_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");
-    let settings: [(&str, fn(&mut SynthConfig)); 6] = [
+    type Setting = (&'static str, fn(&mut SynthConfig));
+    let settings: [Setting; 6] = [
         ("noise", |c| c.noise = f32::NAN),
         ("noise", |c| c.noise = -0.1),
         ("height", |c| c.size = Size::new(0, 64)),
