@@ -6,13 +6,20 @@
 // - libtorch_cuda kept in the link even though no symbol of it is referenced: the linker's
 //   default --as-needed would drop it, and CUDA would then be silently unavailable on a GPU
 //   machine (torch registers its CUDA backend from that library's static initialisers).
-fn link_libtorch() {
+//
+// `only_bin`: Some(name) limits both to that executable of the crate (the `vireid` package's
+// other executable must not load libtorch); None applies them to every target.
+fn link_libtorch(only_bin: Option<&str>) {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    let directive = match only_bin {
+        Some(bin) => format!("cargo:rustc-link-arg-bin={bin}="),
+        None => "cargo:rustc-link-arg=".to_string(),
+    };
+    println!("{directive}-Wl,-rpath,{lib}");
     if std::path::Path::new(&lib).join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+        println!("{directive}-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
 }

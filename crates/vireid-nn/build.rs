@@ -3,5 +3,5 @@
 include!("../../scripts/libtorch-link.rs");
 
 fn main() {
-    link_libtorch();
+    link_libtorch(None);
 }

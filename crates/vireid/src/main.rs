@@ -1,15 +1,13 @@
 //! `vireid`: visible-infrared person re-identification from the command line.
-
-mod commands;
-mod npy;
-mod progress;
-mod report;
+//!
+//! This executable holds the commands that need no network and starts without loading
+//! libtorch; `train`, `test`, `extract` and `demo` are handed over to `vireid-torch`, the
+//! executable installed beside it (as git hands `git foo` to `git-foo`), with the same
+//! arguments.
 
 use clap::{Parser, Subcommand};
-
-// libtorch's activations reuse freed memory instead of faulting it in every step (see
-// vireid_nn::allocator).
-vireid_nn::use_jemalloc!();
+use std::ffi::OsString;
+use vireid::commands;
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +23,13 @@ struct Cli {
     command: Command,
 }
 
+/// The arguments of a command that runs in vireid-torch (listed here for --help only).
+#[derive(clap::Args)]
+struct Forwarded {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<OsString>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Write a synthetic cross-spectral dataset in the real on-disk layout of a benchmark.
@@ -38,16 +43,60 @@ enum Command {
     /// A picture of the training augmentation: the pipeline and each transform on an image.
     Augment(commands::augment::Args),
     /// Train the two-stream network as the reference's train.py (resumable, observable).
-    Train(commands::train::Args),
+    #[command(disable_help_flag = true)]
+    Train(Forwarded),
     /// The reference's test protocol on a checkpoint: features, four scores, 10 trials.
-    Test(commands::test::Args),
+    #[command(disable_help_flag = true)]
+    Test(Forwarded),
     /// Evaluation features (pool.npy, bn.npy) of a normalised float32 NCHW batch.
-    Extract(commands::extract::Args),
-    /// (Not yet available) synthetic data, training, evaluation and a report, end to end.
-    Demo(commands::demo::Args),
+    #[command(disable_help_flag = true)]
+    Extract(Forwarded),
+    /// Synthetic data, training with and without RLE, the 10-trial test and a report, end to end.
+    #[command(disable_help_flag = true)]
+    Demo(Forwarded),
+}
+
+/// The commands vireid-torch runs.
+const NETWORK_COMMANDS: [&str; 4] = ["train", "test", "extract", "demo"];
+const NETWORK_EXECUTABLE: &str = "vireid-torch";
+
+/// Replaces this process with vireid-torch when the command is one of its own (also for
+/// `vireid help train`); returns only when it is not, or with the reason it could not.
+fn hand_over() -> anyhow::Result<()> {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let word = |i: usize| args.get(i).and_then(|a| a.to_str());
+    let network = |w: Option<&str>| w.is_some_and(|w| NETWORK_COMMANDS.contains(&w));
+    if !(network(word(0)) || (word(0) == Some("help") && network(word(1)))) {
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?.with_file_name(NETWORK_EXECUTABLE);
+    anyhow::ensure!(
+        exe.is_file(),
+        "`vireid {}` runs in {}, which is not there: build or install both executables \
+         (cargo build --release -p vireid, or cargo install --path crates/vireid)",
+        word(0).unwrap_or_default(),
+        exe.display()
+    );
+    let mut child = std::process::Command::new(&exe);
+    child.args(&args);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = child.exec();
+        anyhow::bail!("cannot run {}: {err}", exe.display())
+    }
+    #[cfg(not(unix))]
+    {
+        let status = child.status()?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
 }
 
 fn main() {
+    if let Err(err) = hand_over() {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Synth(a) => commands::synth::run(a),
@@ -55,10 +104,9 @@ fn main() {
         Command::Splits(a) => commands::splits::run(a),
         Command::Metrics(a) => commands::metrics::run(a),
         Command::Augment(a) => commands::augment::run(a),
-        Command::Train(a) => commands::train::run(a),
-        Command::Test(a) => commands::test::run(a),
-        Command::Extract(a) => commands::extract::run(a),
-        Command::Demo(a) => commands::demo::run(a),
+        Command::Train(_) | Command::Test(_) | Command::Extract(_) | Command::Demo(_) => {
+            unreachable!("handed over to vireid-torch before parsing")
+        }
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -457,12 +457,13 @@ fn every_flag_is_explained_in_help() {
 
 /// libtorch's allocations must go to jemalloc with page decay off (README, Benchmarks: the
 /// step's speed depends on it). jemalloc prints its options when asked to at exit; glibc's
-/// malloc ignores MALLOC_CONF and prints nothing.
+/// malloc ignores MALLOC_CONF and prints nothing. The executable that runs libtorch is
+/// vireid-torch, reached here as `vireid` users reach it.
 #[cfg(target_os = "linux")]
 #[test]
 fn the_binary_allocates_with_jemalloc_keeping_freed_pages() {
     let out = Command::new(env!("CARGO_BIN_EXE_vireid"))
-        .arg("--version")
+        .args(["train", "--help"])
         .env("MALLOC_CONF", "stats_print:true")
         .output()
         .unwrap();

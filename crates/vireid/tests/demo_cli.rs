@@ -197,12 +197,15 @@ fn short_demo_writes_the_whole_report() {
 fn a_short_run_learns() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("demo");
+    // 14 epochs: the numbers depend on the machine's instruction set (libtorch picks other
+    // kernels), and after 10 epochs an AVX-512 EPYC ends at 2.95x chance, under the bound;
+    // after 14 it ends at 6.3x.
     let run = vireid(&[
         "demo",
         "--out",
         s(&out),
         "--epochs",
-        "10",
+        "14",
         "--trials",
         "3",
         "--json",
@@ -235,9 +238,9 @@ fn a_short_run_learns() {
         .skip(1)
         .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
         .collect();
-    assert_eq!(history.len(), 10);
+    assert_eq!(history.len(), 14);
     assert!(
-        history[9] < 0.7 * history[0],
+        history[13] < 0.7 * history[0],
         "the loss did not fall: {history:?}"
     );
 }

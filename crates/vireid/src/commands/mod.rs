@@ -1,12 +1,12 @@
+//! The subcommands that need no network, and what every subcommand shares: flag parsers,
+//! output checks, JSON printing. (train, test, extract and demo live in the vireid-torch
+//! binary, src/bin/vireid-torch.)
+
 pub mod augment;
-pub mod demo;
-pub mod extract;
 pub mod metrics;
 pub mod prepare;
 pub mod splits;
 pub mod synth;
-pub mod test;
-pub mod train;
 
 use vireid_data::Dataset;
 

@@ -1,12 +1,12 @@
-use super::extract::set_threads;
-use super::print_json;
-use super::splits::ProtocolArgs;
-use crate::npy::write_atomic;
+use crate::extract::set_threads;
 use anyhow::{bail, Context, Result};
 use ndarray::Array1;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use vireid::commands::print_json;
+use vireid::commands::splits::ProtocolArgs;
+use vireid::npy::write_atomic;
 use vireid_data::image_io::Size;
 use vireid_data::{splits, Dataset, Direction};
 use vireid_eval::report::trial_table;
@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long, default_value_t = 192)]
     width: u32,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
+    #[arg(long, default_value_t = 64, value_parser = vireid::commands::at_least_one)]
     batch: usize,
     /// Leave out the mirrored image (the reference's test script adds its features; its
     /// periodic evaluation during training does not).
@@ -44,7 +44,7 @@ pub struct Args {
     no_flip: bool,
     /// Weight a of the fused score (1 - a) pool + a bn. Default: the reference's (SYSU-MM01
     /// 0.2, LLCM 0.1, RegDB v2t 0.1, RegDB t2v 0.0). Between 0 and 1.
-    #[arg(long, value_parser = super::unit_interval)]
+    #[arg(long, value_parser = vireid::commands::unit_interval)]
     alpha: Option<f32>,
     /// k-reciprocal re-ranking (k1 = 20, k2 = 6, lambda = 0.3) of every score.
     #[arg(long)]
@@ -91,7 +91,7 @@ pub fn run(a: Args) -> Result<()> {
     set_threads(a.threads);
     let device = parse_device(&a.device)?;
     if let Some(d) = &a.save_features {
-        super::ensure_writable(d, "--save-features")?;
+        vireid::commands::ensure_writable(d, "--save-features")?;
     }
     let (protocol, trials) = a.protocol.resolve()?;
     let dataset = protocol.dataset;
@@ -127,7 +127,7 @@ pub fn run(a: Args) -> Result<()> {
             q + g
         })
         .sum();
-    let progress = crate::progress::bar(total as u64, "features", a.json);
+    let progress = vireid::progress::bar(total as u64, "features", a.json);
     let settings = ExtractionSettings {
         size: Size::new(a.height, a.width),
         flip: !a.no_flip,

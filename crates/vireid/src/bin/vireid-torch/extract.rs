@@ -1,7 +1,7 @@
-use crate::npy::read_matrix4;
 use anyhow::{Context, Result};
 use ndarray::Array2;
 use std::path::PathBuf;
+use vireid::npy::read_matrix4;
 use vireid_nn::features::{extract, ExtractOptions, Geometry};
 use vireid_nn::{parse_device, weights, Modality};
 
@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long)]
     flip: bool,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
+    #[arg(long, default_value_t = 64, value_parser = vireid::commands::at_least_one)]
     batch: usize,
     /// cpu, cuda or cuda:K.
     #[arg(long, default_value = "cpu")]
@@ -54,7 +54,7 @@ pub fn set_threads(threads: usize) {
 pub fn run(a: Args) -> Result<()> {
     set_threads(a.threads);
     let device = parse_device(&a.device)?;
-    super::ensure_writable(&a.out, "--out")?;
+    vireid::commands::ensure_writable(&a.out, "--out")?;
     let input = read_matrix4(&a.input)?;
     if let Some((at, v)) = input.indexed_iter().find(|(_, v)| !v.is_finite()) {
         anyhow::bail!(
@@ -79,7 +79,7 @@ pub fn run(a: Args) -> Result<()> {
         batch: a.batch,
     };
     let start = std::time::Instant::now();
-    let pb = crate::progress::bar(n as u64, "extract", a.json);
+    let pb = vireid::progress::bar(n as u64, "extract", a.json);
     let features = extract(&net, flat, geometry, &options, |done| {
         pb.set_position(done as u64)
     });
@@ -92,11 +92,11 @@ pub fn run(a: Args) -> Result<()> {
     for (name, data) in [("pool", features.pool), ("bn", features.bn)] {
         let path = a.out.join(format!("{name}.npy"));
         let array = Array2::from_shape_vec((n, dim), data)?;
-        crate::npy::write_atomic(&path, &array)?;
+        vireid::npy::write_atomic(&path, &array)?;
     }
     let config = net.config;
     if a.json {
-        return super::print_json(&serde_json::json!({
+        return vireid::commands::print_json(&serde_json::json!({
             "images": n,
             "dim": dim,
             "flip": a.flip,

@@ -2,15 +2,15 @@
 //! two-stream network (with RLE, and with --compare also without), test it over 10 trials
 //! with the SYSU-MM01 protocol, and write a report folder a person can open.
 
-use super::extract::set_threads;
-use super::print_json;
-use super::train::{stop_on_ctrl_c, train_on};
+use crate::extract::set_threads;
 use crate::report;
+use crate::train::{stop_on_ctrl_c, train_on};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
+use vireid::commands::print_json;
 use vireid_data::image_io::Size;
 use vireid_data::synth::{generate, SynthConfig, SynthReport};
 use vireid_data::{splits, Dataset, Direction, Mode, Protocol, Shot};
@@ -151,7 +151,7 @@ fn dataset(dir: &Path, cfg: &SynthConfig, quiet: bool) -> Result<SynthReport> {
             dir.display()
         );
     }
-    let pb = crate::progress::bar(0, "dataset", quiet);
+    let pb = vireid::progress::bar(0, "dataset", quiet);
     let report = generate(dir, cfg, &|n, total| {
         pb.set_length(total as u64);
         pb.inc(n as u64)
@@ -168,7 +168,7 @@ pub fn run(a: Args) -> Result<()> {
     let device = parse_device(&a.device)?;
     anyhow::ensure!(a.epochs >= 1, "--epochs must be at least 1");
     anyhow::ensure!((1..=10).contains(&a.trials), "--trials must be 1..10");
-    super::ensure_writable(&a.out, "--out")?;
+    vireid::commands::ensure_writable(&a.out, "--out")?;
     let quiet = a.json;
     let mut config = demo_config(a.epochs, a.seed);
     if let Some(path) = &a.config {
@@ -253,7 +253,7 @@ pub fn run(a: Args) -> Result<()> {
         };
         let members: Vec<usize> = (0..split.trials.len()).collect();
         let (q, g) = vireid_nn::evaluate::image_count(&split, &members);
-        let pb = crate::progress::bar((q + g) as u64, "test", quiet);
+        let pb = vireid::progress::bar((q + g) as u64, "test", quiet);
         let (shared, per_trial) =
             trial_features(&net, images, &members, &settings, true, &mut |n| {
                 pb.inc(n as u64)

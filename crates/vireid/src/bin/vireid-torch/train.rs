@@ -1,11 +1,11 @@
-use super::extract::set_threads;
-use super::{print_json, DatasetArg};
-use crate::progress;
+use crate::extract::set_threads;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use vireid::commands::{print_json, DatasetArg};
+use vireid::progress;
 use vireid_data::cache::{prepare, CachePaths, ImageCache};
 use vireid_data::image_io::Size;
 use vireid_data::{splits, train_set, Dataset, Direction, Mode, Protocol, Shot};
@@ -282,7 +282,7 @@ pub fn train_on(
 ) -> Result<(Outcome, RunState)> {
     // Everything that can be checked is, before the cache (minutes of work) is built.
     config.validate()?;
-    super::ensure_writable(out, "--out")?;
+    vireid::commands::ensure_writable(out, "--out")?;
     let dataset: Dataset = config.dataset.parse()?;
     if let Some(p) = &config.pretrained {
         anyhow::ensure!(

@@ -1,12 +1,12 @@
 //! The demo's report folder: the results (text, JSON, HTML), the training curves, an
 //! augmentation grid and a ranked-list picture, tied together by index.html.
 
-use crate::commands::augment::grid;
-use crate::commands::demo::{headline, RunResult};
+use crate::demo::{headline, RunResult};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use std::fmt::Write as _;
 use std::path::Path;
+use vireid::commands::augment::grid;
 use vireid_augment::Preset;
 use vireid_data::image_io::{load_resized, Size};
 use vireid_data::synth::SynthReport;

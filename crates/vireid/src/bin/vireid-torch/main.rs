@@ -1,0 +1,53 @@
+//! `vireid-torch`: the `vireid` commands that run the network (train, test, extract, demo).
+//! Users type `vireid train ...`; the `vireid` executable hands those commands over to this
+//! one, which alone links libtorch.
+
+mod demo;
+mod extract;
+mod report;
+mod test;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+// libtorch's activations reuse freed memory instead of faulting it in every step (see
+// vireid_nn::allocator).
+vireid_nn::use_jemalloc!();
+
+#[derive(Parser)]
+#[command(
+    name = "vireid",
+    bin_name = "vireid",
+    version,
+    about = "The vireid commands that run the two-stream network (reached through `vireid`)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the two-stream network as the reference's train.py (resumable, observable).
+    Train(train::Args),
+    /// The reference's test protocol on a checkpoint: features, four scores, 10 trials.
+    Test(test::Args),
+    /// Evaluation features (pool.npy, bn.npy) of a normalised float32 NCHW batch.
+    Extract(extract::Args),
+    /// Synthetic data, training with and without RLE, the 10-trial test and a report, end to end.
+    Demo(demo::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Test(a) => test::run(a),
+        Command::Extract(a) => extract::run(a),
+        Command::Demo(a) => demo::run(a),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
