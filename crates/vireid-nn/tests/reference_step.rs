@@ -73,8 +73,11 @@ fn check(args: &[&str]) {
         }
     }
     let after = weights::read(&d.join("after.t")).unwrap();
-    // Weights within 1e-4; BatchNorm running statistics (which reach tens on random weights)
-    // within 1e-4 relative to their size.
+    // Weights within 2e-4; BatchNorm running statistics (which reach tens on random weights)
+    // within 2e-4 relative to their size. The rounding differences grow with the machine's
+    // kernels: ResNet-50's largest was 7.6e-5 on one 2-core machine, 1.3e-4 (the thermal
+    // stem's conv1, which sums its gradient over every pixel) on an AVX-512 EPYC, with
+    // unchanged code on both; a wrong update is off by the size of a step, orders more.
     let mut worst = (String::new(), 0f64);
     for (name, var) in vs.variables() {
         let theirs = &after.tensors[&name].to_kind(tch::Kind::Float);
@@ -94,7 +97,7 @@ fn check(args: &[&str]) {
         "largest difference after the steps: {} {:e}",
         worst.0, worst.1
     );
-    assert!(worst.1 <= 1e-4, "{} differs by {}", worst.0, worst.1);
+    assert!(worst.1 <= 2e-4, "{} differs by {}", worst.0, worst.1);
     // The steps did move the weights (a test that cannot pass vacuously).
     let before = weights::read(&d.join("ref.t")).unwrap();
     let key = "base_resnet.base.layer3.0.conv2.weight";

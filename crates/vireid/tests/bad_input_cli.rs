@@ -389,6 +389,14 @@ fn a_second_ctrl_c_ends_training_quietly_and_the_hint_resumes() {
         panic!("training of pid {} never started", child.id());
     };
     // Twice: the current step is abandoned, the process ends at once with 130 and one line.
+    // Steps of 32 images at 256 x 128 (seconds each), so that the second Ctrl-C lands inside
+    // the step the first one asked to finish.
+    let slow = SMALL
+        .replace("height = 96", "height = 256")
+        .replace("width = 48", "width = 128")
+        .replace("ids_per_batch = 3", "ids_per_batch = 4")
+        .replace("images_per_id = 2", "images_per_id = 4");
+    std::fs::write(&config, slow).unwrap();
     let child = start(&["--epochs", "50"]);
     wait_for_run(&child);
     let pid = child.id() as i32;
@@ -411,6 +419,7 @@ fn a_second_ctrl_c_ends_training_quietly_and_the_hint_resumes() {
         assert!(!err.contains(bad), "{bad}: {err}");
     }
     std::fs::remove_dir_all(&out).unwrap();
+    std::fs::write(&config, SMALL).unwrap();
     // Once: saved, and the printed command continues the run when pasted into a shell.
     let child = start(&["--epochs", "2"]);
     wait_for_run(&child);
@@ -492,4 +501,39 @@ fn an_output_path_that_cannot_be_written_is_refused_before_work() {
     ] {
         refused(&vireid(&args), &["a-file", "is not a folder"]);
     }
+}
+
+#[test]
+fn messages_say_each_cause_once_without_internal_prefixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = dir.path().join("batch.npy");
+    write_npy(&batch, &ndarray::Array4::<f32>::zeros((1, 3, 8, 4))).unwrap();
+    let o = vireid(&[
+        "extract",
+        "--checkpoint",
+        "/no/such/model.t",
+        "--modality",
+        "visible",
+        "--input",
+        s(&batch),
+        "--out",
+        s(&dir.path().join("out")),
+    ]);
+    let err = refused(&o, &["/no/such/model.t"]);
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "lr = -1.0\n").unwrap();
+    let o = vireid(&[
+        "train",
+        "--dataset",
+        "sysu",
+        "--root",
+        s(dir.path()),
+        "--config",
+        s(&config),
+        "--out",
+        s(&dir.path().join("run")),
+    ]);
+    let err = refused(&o, &["config key lr"]);
+    assert!(!err.contains("input:"), "{err}");
 }
