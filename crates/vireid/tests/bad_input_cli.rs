@@ -2,7 +2,7 @@
 //! now one clear error (or a quiet, resumable stop) with nothing half-written.
 
 mod common;
-use common::{s, synth, vireid};
+use common::{s, synth, train, vireid};
 
 use ndarray::{Array1, Array2};
 use ndarray_npy::write_npy;
@@ -226,26 +226,7 @@ fn rerank_inputs_checked_and_its_overflow_named() {
     assert!(run("qg.npy", "gg.npy").status.success());
 }
 
-const SMALL: &str = "backbone = \"resnet18\"\nheight = 96\nwidth = 48\nids_per_batch = 3\n\
-images_per_id = 2\nlr = 0.01\neval_every = 1\neval_from = 1\n";
-
-fn train(root: &Path, config: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--dataset",
-        "sysu",
-        "--root",
-        s(root),
-        "--config",
-        s(config),
-        "--out",
-        s(out),
-        "--threads",
-        "2",
-    ];
-    args.extend(extra);
-    vireid(&args)
-}
+const SMALL: &str = common::SMALL_TRAINING;
 
 #[test]
 fn bad_training_configs_are_refused_before_any_work() {

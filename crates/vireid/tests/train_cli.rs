@@ -8,8 +8,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
 
-const SMALL: &str = "backbone = \"resnet18\"\nheight = 96\nwidth = 48\nids_per_batch = 3\n\
-images_per_id = 2\nlr = 0.01\neval_every = 1\neval_from = 1\n";
+const SMALL: &str = common::SMALL_TRAINING;
 
 fn setup(d: &Path) -> std::path::PathBuf {
     let root = d.join("sysu");
@@ -19,23 +18,7 @@ fn setup(d: &Path) -> std::path::PathBuf {
 }
 
 fn train(d: &Path, root: &Path, out: &str, extra: &[&str]) -> Output {
-    let config = d.join("small.toml");
-    let run = d.join(out);
-    let mut args = vec![
-        "train",
-        "--dataset",
-        "sysu",
-        "--root",
-        s(root),
-        "--config",
-        s(&config),
-        "--out",
-        s(&run),
-        "--threads",
-        "2",
-    ];
-    args.extend(extra);
-    vireid(&args)
+    common::train(root, &d.join("small.toml"), &d.join(out), extra)
 }
 
 #[test]

@@ -52,3 +52,27 @@ pub fn synth(dataset: &str, root: &Path, ids: u32, seed: u64) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A training config small enough for tests: ResNet-18 at 96 x 48, 3 people x 2 images.
+pub const SMALL_TRAINING: &str = "backbone = \"resnet18\"\nheight = 96\nwidth = 48\n\
+ids_per_batch = 3\nimages_per_id = 2\nlr = 0.01\neval_every = 1\neval_from = 1\n";
+
+/// `vireid train` of the SYSU-MM01 tree at `root` with the config file `config` into `out`
+/// on two threads, plus `extra` flags.
+pub fn train(root: &Path, config: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--dataset",
+        "sysu",
+        "--root",
+        s(root),
+        "--config",
+        s(config),
+        "--out",
+        s(out),
+        "--threads",
+        "2",
+    ];
+    args.extend(extra);
+    vireid(&args)
+}
