@@ -12,7 +12,8 @@ cargo build --release --quiet -p vireid
 dir="${BENCH_DIR:-target/bench}"
 multi="$dir/eval-sysu-multi"
 [ -f "$multi/trial0_gallery_pool.npy" ] || "$python" scripts/make_eval_features.py "$multi" 10
-fr="$dir/fastreid-env"
+mkdir -p "$dir"
+fr="$(cd "$dir" && pwd)/fastreid-env"
 if [ ! -f "$fr/built" ]; then
   echo "building fast-reid's evaluator in $fr (once)" >&2
   python3 -m venv "$fr"

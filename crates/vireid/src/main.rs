@@ -79,6 +79,15 @@ fn hand_over() -> anyhow::Result<()> {
     );
     let mut child = std::process::Command::new(&exe);
     child.args(&args);
+    // libtorch's OpenMP threads spin while they wait for work, by default for a long while:
+    // alone on a machine that costs nothing, but beside another busy process they burn the
+    // cores that process needs and training collapses (3.5x slower beside one busy process
+    // on two cores, where a fair share costs 1.5x). Waiting threads sleep instead, unless
+    // the user chose a policy. libgomp reads this when it loads, so it is set here, before
+    // vireid-torch starts.
+    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+        child.env("OMP_WAIT_POLICY", "PASSIVE");
+    }
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
