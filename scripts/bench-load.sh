@@ -35,7 +35,8 @@ rows = [json.loads(l) for l in open(sys.argv[1])][1:]
 print(f"{sys.argv[2]:<40}{sum(r['images_per_second'] for r in rows) / len(rows):>10.1f}")
 PY
 }
-busy() { python3 -c "while True: pass" & echo $!; }
+# The loop's output goes nowhere: holding the $(...) pipe open, it would never let it end.
+busy() { python3 -c "while True: pass" > /dev/null 2>&1 & echo $!; }
 cores="$(nproc)"
 echo "training images/s (ResNet-18 48 x 24, epochs 2..$epochs, $cores cores)"
 spin_alone="$(rate "spinning waits, alone" target/release/vireid-torch -u OMP_WAIT_POLICY)"
