@@ -13,7 +13,7 @@ use crate::network::PartNet;
 use crate::sgd::Sgd;
 use crate::step::StepLosses;
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 pub const INITIAL_SCALE: f64 = 65536.0;
 pub const GROWTH_INTERVAL: usize = 2000;
@@ -56,9 +56,13 @@ impl LossScale {
     }
 }
 
-/// One mixed-precision training step: autocast forward and losses, scaled backward, unscaled
-/// gradients, and the SGD update unless a gradient is not finite (then the step is skipped
-/// and the scale halved). Losses are reported unscaled.
+/// One mixed-precision training step: autocast forward, losses in float32, scaled backward,
+/// unscaled gradients, and the SGD update unless a gradient is not finite (then the step is
+/// skipped and the scale halved). Losses are reported unscaled.
+///
+/// The losses run outside autocast on float32 copies of its outputs: under autocast the
+/// triplet's `a.b` product would be float16, off by ~0.5-1 when |a|^2 ~ 1e3 (the margin is
+/// 0.3) and infinite past 65504, which clamps the pair away without a word.
 pub fn train_step_amp(
     net: &PartNet,
     sgd: &mut Sgd,
@@ -67,10 +71,10 @@ pub fn train_step_amp(
     thermal: &Tensor,
     labels: &Tensor,
 ) -> Result<StepLosses> {
-    let losses = tch::autocast(true, || {
-        let out = net.forward_train(visible, thermal);
-        part_losses(&out.pooled, &out.logits, labels)
-    })?;
+    let out = tch::autocast(true, || net.forward_train(visible, thermal));
+    let float =
+        |t: &[Tensor]| -> Vec<Tensor> { t.iter().map(|t| t.to_kind(Kind::Float)).collect() };
+    let losses = part_losses(&float(&out.pooled), &float(&out.logits), labels)?;
     sgd.zero_grad();
     (&losses.total * scale.scale).f_backward()?;
     let finite = sgd.scale_grads(1.0 / scale.scale);

@@ -12,6 +12,9 @@ pub const MARGIN: f64 = 0.3;
 /// identity; mean of max(0, d_pos - d_neg + margin). Distances are the reference's
 /// sqrt(max(|a|^2 + |b|^2 - 2 a.b, 1e-12)).
 pub fn batch_hard_triplet(features: &Tensor, labels: &Tensor, margin: f64) -> Result<Tensor> {
+    // In float32 whatever the input: |a|^2 + |b|^2 - 2 a.b cancels, and float16 loses the
+    // difference (a no-op for float32 input).
+    let features = &features.to_kind(Kind::Float);
     let n = features.size()[0];
     let squared = features
         .pow_tensor_scalar(2)
@@ -48,7 +51,7 @@ pub struct Losses {
 pub fn part_losses(pooled: &[Tensor], logits: &[Tensor], labels: &Tensor) -> Result<Losses> {
     let ce: Vec<Tensor> = logits
         .iter()
-        .map(|l| l.cross_entropy_for_logits(labels))
+        .map(|l| l.to_kind(Kind::Float).cross_entropy_for_logits(labels))
         .collect();
     let identity = (&ce[0] + &ce[1] + &ce[2]) / 3.0 + &ce[3];
     let mut tri = Vec::with_capacity(4);
@@ -62,4 +65,38 @@ pub fn part_losses(pooled: &[Tensor], logits: &[Tensor], labels: &Tensor) -> Res
         triplet,
         total,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Features and logits in half precision (what autocast gives on a GPU) score exactly as
+    /// their float32 values: the losses compute in float32.
+    #[test]
+    fn half_precision_inputs_give_the_float32_loss() {
+        tch::manual_seed(3);
+        // Large features, as an untrained network gives: |a|^2 ~ 1e3, where float16's
+        // a.b is off by more than the margin.
+        let pooled: Vec<Tensor> = (0..4)
+            .map(|_| Tensor::randn([12, 64], (Kind::Float, tch::Device::Cpu)) * 4.0)
+            .map(|t| t.to_kind(Kind::Half))
+            .collect();
+        let logits: Vec<Tensor> = (0..4)
+            .map(|_| Tensor::randn([12, 5], (Kind::Float, tch::Device::Cpu)).to_kind(Kind::Half))
+            .collect();
+        let labels = Tensor::from_slice(&[0i64, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]);
+        let float =
+            |v: &[Tensor]| -> Vec<Tensor> { v.iter().map(|t| t.to_kind(Kind::Float)).collect() };
+        let half = part_losses(&pooled, &logits, &labels).unwrap();
+        let full = part_losses(&float(&pooled), &float(&logits), &labels).unwrap();
+        for (h, f) in [
+            (&half.triplet, &full.triplet),
+            (&half.identity, &full.identity),
+            (&half.total, &full.total),
+        ] {
+            assert_eq!(h.kind(), Kind::Float);
+            assert_eq!(h.double_value(&[]), f.double_value(&[]));
+        }
+    }
 }
