@@ -49,7 +49,21 @@ fn item_size(dtype: &str) -> Option<u64> {
 pub fn open(path: &Path) -> Result<(NpyInfo, File)> {
     let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
-    let header = Header::from_reader(&mut BufReader::new(&mut file).take_header_bytes())
+    // The dictionary's length field is read (and allocated) before the dictionary: a damaged
+    // one is caught here, against the file's length.
+    let header_len = header_length(&mut file, path)?;
+    if header_len > file_len {
+        return Err(bad(
+            path,
+            format!(
+                "the header claims to be {header_len} bytes long in a file of {file_len} \
+                 (damaged or truncated file)"
+            ),
+        ));
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| DataError::io(path, e))?;
+    let header = Header::from_reader(&mut BufReader::new(&mut file))
         .map_err(|e| bad(path, format!("not a .npy file: {e}")))?;
     let info = NpyInfo {
         dtype: match &header.type_descriptor {
@@ -60,7 +74,6 @@ pub fn open(path: &Path) -> Result<(NpyInfo, File)> {
         fortran_order: header.layout.is_fortran(),
     };
     if let Some(size) = item_size(&info.dtype) {
-        let header_len = header_length(&mut file, path)?;
         let promised = info
             .shape
             .iter()
@@ -102,6 +115,9 @@ fn header_length(file: &mut File, path: &Path) -> Result<u64> {
     let mut prelude = [0u8; 12];
     file.read_exact(&mut prelude)
         .map_err(|e| bad(path, format!("not a .npy file: {e}")))?;
+    if &prelude[..6] != b"\x93NUMPY" {
+        return Err(bad(path, "not a .npy file (it does not start with \\x93NUMPY)"));
+    }
     // Format 1.0 stores the dictionary's length in two bytes, 2.0 and 3.0 in four.
     Ok(match prelude[6] {
         1 => 10 + u64::from(u16::from_le_bytes([prelude[8], prelude[9]])),
@@ -139,15 +155,6 @@ where
         Err(e) => Err(bad(path, format!("not a readable .npy array: {e}"))),
     }
 }
-
-/// Header bytes only: the dictionary is at most a few kilobytes in practice, and a header
-/// longer than the file fails on reading instead of allocating.
-trait TakeHeader: std::io::Read + Sized {
-    fn take_header_bytes(self) -> std::io::Take<Self> {
-        self.take(1 << 20)
-    }
-}
-impl<R: std::io::Read> TakeHeader for R {}
 
 #[cfg(test)]
 mod tests {
