@@ -116,7 +116,10 @@ fn header_length(file: &mut File, path: &Path) -> Result<u64> {
     file.read_exact(&mut prelude)
         .map_err(|e| bad(path, format!("not a .npy file: {e}")))?;
     if &prelude[..6] != b"\x93NUMPY" {
-        return Err(bad(path, "not a .npy file (it does not start with \\x93NUMPY)"));
+        return Err(bad(
+            path,
+            "not a .npy file (it does not start with \\x93NUMPY)",
+        ));
     }
     // Format 1.0 stores the dictionary's length in two bytes, 2.0 and 3.0 in four.
     Ok(match prelude[6] {
