@@ -140,7 +140,9 @@ fn read_manifest(path: &Path) -> Option<Manifest> {
     serde_json::from_str(&text).ok()
 }
 
-fn temp_path(path: &Path) -> PathBuf {
+/// The temporary name a file is written under before its rename: `NAME.<pid>.tmp` beside
+/// it (what `remove_stale_temporaries` recognises).
+pub fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".{}.tmp", std::process::id()));
     path.with_file_name(name)

@@ -20,7 +20,6 @@ pub struct NpyInfo {
     /// numpy's type string, e.g. `<f4`, `|u1`.
     pub dtype: String,
     pub shape: Vec<usize>,
-    pub fortran_order: bool,
 }
 
 fn bad(path: &Path, message: impl Into<String>) -> DataError {
@@ -71,7 +70,6 @@ pub fn open(path: &Path) -> Result<(NpyInfo, File)> {
             other => other.to_string(),
         },
         shape: header.shape.clone(),
-        fortran_order: header.layout.is_fortran(),
     };
     if let Some(size) = item_size(&info.dtype) {
         let promised = info

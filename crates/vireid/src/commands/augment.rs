@@ -177,9 +177,7 @@ fn write_dump(full: Preset, pixels: &[u8], n: usize, seed: u64, path: &Path) -> 
         height: h,
         width: w,
     };
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
+    let tmp = vireid_data::cache::temp_path(path);
     let write = || -> Result<()> {
         let file = std::fs::File::create(&tmp)?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
