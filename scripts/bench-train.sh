@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 py="$(scripts/python-env.sh)"
 args=("${@:-2 2 384 192 5 2}")
 read -r -a args <<< "${args[*]}"
-cargo build --release -q -p vireid-nn --example step_time
+cargo build --release -q -p vireid-engine --example step_time
 results=()
 for _ in $(seq "${ROUNDS:-3}"); do
   results+=("$("$py" scripts/torch_step_time.py "${args[@]}")")

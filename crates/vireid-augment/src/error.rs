@@ -5,4 +5,6 @@ pub enum AugmentError {
     Source(String),
     #[error("output buffer: {0}")]
     Output(String),
+    #[error("{0}")]
+    Invalid(String),
 }

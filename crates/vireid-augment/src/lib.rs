@@ -4,6 +4,7 @@
 //! into the network's normalised float32 NCHW batch.
 
 pub mod error;
+pub mod grid;
 pub mod params;
 pub mod pipeline;
 pub mod region;
@@ -11,6 +12,7 @@ pub mod test_time;
 pub mod transforms;
 
 pub use error::AugmentError;
+pub use grid::{grid, Grid, GridRow, MAX_GRID_VIEWS};
 pub use params::{ChannelExchange, Erasing, Mrle, Preset, Regions, Rrle};
 pub use pipeline::{augment_batch, augment_one, image_rng, RrleStep, Scratch, SourceImage, Trace};
 pub use region::Region;

@@ -139,13 +139,12 @@ impl Preset {
         }
     }
 
-    /// The preset of a dataset name (sysu, regdb, llcm).
-    pub fn by_name(name: &str) -> Option<Self> {
-        match name {
-            "sysu" => Some(Self::sysu()),
-            "regdb" => Some(Self::regdb()),
-            "llcm" => Some(Self::llcm()),
-            _ => None,
+    /// The reference's training transform of a dataset.
+    pub fn of(dataset: vireid_data::Dataset) -> Self {
+        match dataset {
+            vireid_data::Dataset::Sysu => Self::sysu(),
+            vireid_data::Dataset::Regdb => Self::regdb(),
+            vireid_data::Dataset::Llcm => Self::llcm(),
         }
     }
 

@@ -6,9 +6,10 @@
 //! inputs is written last; a cache without a matching manifest (a killed run, changed
 //! inputs) is rebuilt, one with a matching manifest makes `prepare` a no-op.
 
+use crate::atomic::temp_path;
+use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 use crate::image_io::{ImageResizer, Size};
-use crate::protocol::Dataset;
 use crate::trainset::{TrainItem, TrainSet};
 use memmap2::Mmap;
 use ndarray::{Array1, ArrayView4};
@@ -140,22 +141,9 @@ fn read_manifest(path: &Path) -> Option<Manifest> {
     serde_json::from_str(&text).ok()
 }
 
-/// The temporary name a file is written under before its rename: `NAME.<pid>.tmp` beside
-/// it (what `remove_stale_temporaries` recognises).
-pub fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.tmp", std::process::id()));
-    path.with_file_name(name)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_path(path);
-    std::fs::write(&tmp, bytes).map_err(|e| DataError::io(&tmp, e))?;
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| DataError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+/// [`crate::atomic::write_atomic`] with the file named in the error.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::atomic::write_atomic(path, bytes).map_err(|e| DataError::io(path, e))
 }
 
 /// Builds (or confirms) the training cache of `set` in `out_dir`.

@@ -1,9 +1,10 @@
 //! LLCM: `idx/train_vis.txt`, `idx/train_nir.txt`, `idx/test_id.txt`, and the test folders
 //! `test_vis/cam1..cam9/NNNN/` and `test_nir/cam{1,2,4..9}/NNNN/`.
 
+use crate::dataset::Direction;
 use crate::error::Result;
 use crate::listing::{read_id_list, require_root};
-use crate::protocol::{collect_groups, shared_query_split, Camera, Direction, Protocol, Split};
+use crate::protocol::{collect_groups, shared_query_split, Camera, Protocol, Split};
 use crate::trainset::TrainSet;
 use std::path::Path;
 

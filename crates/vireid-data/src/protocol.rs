@@ -1,86 +1,13 @@
 //! Query/gallery splits shared by the three datasets: the types, and the per-trial gallery
-//! draw that SYSU-MM01 and LLCM have in common.
+//! draw that SYSU-MM01 and LLCM have in common. Each layout module builds its splits from
+//! these; [`crate::splits`] picks the module.
 
-use crate::error::{DataError, Result};
+use crate::dataset::{Dataset, Direction, Mode, Shot};
+use crate::error::Result;
 use crate::listing::{id_folder, require_dir, sorted_entries};
 use crate::pyrandom::PyRandom;
 use serde::Serialize;
-use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
-
-/// The three supported benchmarks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dataset {
-    Sysu,
-    Regdb,
-    Llcm,
-}
-
-impl FromStr for Dataset {
-    type Err = DataError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "sysu" | "sysu-mm01" => Ok(Dataset::Sysu),
-            "regdb" => Ok(Dataset::Regdb),
-            "llcm" => Ok(Dataset::Llcm),
-            _ => Err(DataError::Protocol(format!(
-                "unknown dataset {s:?}: expected sysu, regdb or llcm"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for Dataset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Dataset::Sysu => "sysu",
-            Dataset::Regdb => "regdb",
-            Dataset::Llcm => "llcm",
-        })
-    }
-}
-
-/// SYSU-MM01's search mode: which visible cameras make up the gallery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    All,
-    Indoor,
-}
-
-/// One gallery image per person and camera, or ten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Shot {
-    #[default]
-    Single,
-    Multi,
-}
-
-/// Which modality queries and which is searched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Direction {
-    /// Visible queries, infrared (thermal) gallery: RegDB `v2t`, LLCM `v2i`.
-    VisibleToInfrared,
-    /// Infrared (thermal) queries, visible gallery: RegDB `t2v`, LLCM `i2v`, SYSU-MM01.
-    InfraredToVisible,
-}
-
-impl FromStr for Direction {
-    type Err = DataError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "v2t" | "v2i" | "vis2ir" => Ok(Direction::VisibleToInfrared),
-            "t2v" | "i2v" | "ir2vis" => Ok(Direction::InfraredToVisible),
-            _ => Err(DataError::Protocol(format!(
-                "unknown direction {s:?}: expected v2t, t2v, v2i or i2v"
-            ))),
-        }
-    }
-}
 
 /// A fully specified evaluation protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,21 +19,14 @@ pub struct Protocol {
 }
 
 impl Protocol {
-    /// The reference's default direction for each dataset: SYSU-MM01 searches infrared queries
-    /// in a visible gallery; RegDB's test script and LLCM's test script search visible queries.
+    /// The reference's test-script direction for a dataset (see [`crate::DatasetSpec`]).
     pub fn default_direction(dataset: Dataset) -> Direction {
-        match dataset {
-            Dataset::Sysu => Direction::InfraredToVisible,
-            Dataset::Regdb | Dataset::Llcm => Direction::VisibleToInfrared,
-        }
+        dataset.spec().test_direction
     }
 
     /// The trial numbers the benchmark uses: 0..=9, except RegDB's 1..=10.
     pub fn default_trials(dataset: Dataset) -> Vec<u32> {
-        match dataset {
-            Dataset::Regdb => (1..=10).collect(),
-            _ => (0..10).collect(),
-        }
+        dataset.test_trials()
     }
 }
 
@@ -257,15 +177,6 @@ pub(crate) fn draw_gallery(
         }
     }
     gallery
-}
-
-/// Builds the query/gallery split of `protocol` for the given trials.
-pub fn splits(root: &Path, protocol: &Protocol, trials: &[u32]) -> Result<Split> {
-    match protocol.dataset {
-        Dataset::Sysu => crate::sysu::splits(root, protocol, trials),
-        Dataset::Regdb => crate::regdb::splits(root, protocol, trials),
-        Dataset::Llcm => crate::llcm::splits(root, protocol, trials),
-    }
 }
 
 /// The shared shape of SYSU-MM01 and LLCM splits: the query once, a drawn gallery per trial.

@@ -3,9 +3,10 @@
 //! Its query changes with the trial (each trial is its own 206/206 split of the ids), so a
 //! RegDB split carries a query per trial. Visible images are camera 1, thermal camera 2.
 
+use crate::dataset::{Direction, Shot};
 use crate::error::{DataError, Result};
 use crate::listing::{read_index_list, require_dir, require_root};
-use crate::protocol::{Direction, Entry, Protocol, Shot, Split, TrialSplit};
+use crate::protocol::{Entry, Protocol, Split, TrialSplit};
 use crate::trainset::TrainSet;
 use std::path::Path;
 

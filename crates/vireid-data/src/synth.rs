@@ -10,9 +10,9 @@
 //! noise keep it from being trivial. Structure is irregular like the real data: people miss
 //! some cameras, image counts vary, id numbers have gaps.
 
+use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 use crate::image_io::Size;
-use crate::protocol::Dataset;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

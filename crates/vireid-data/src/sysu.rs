@@ -1,11 +1,10 @@
 //! SYSU-MM01: `cam1..cam6/NNNN/*.jpg` and `exp/{train,val,test}_id.txt`.
 
+use crate::dataset::{Direction, Mode};
 use crate::error::{DataError, Result};
 use crate::listing::read_id_list;
 use crate::listing::require_root;
-use crate::protocol::{
-    collect_groups, shared_query_split, Camera, Direction, Mode, Protocol, Split,
-};
+use crate::protocol::{collect_groups, shared_query_split, Camera, Protocol, Split};
 use crate::trainset::{TrainItem, TrainSet};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! usage: cargo run --release -p vireid-eval --example eval_timing
 use ndarray::Array2;
 use std::time::Instant;
-use vireid_eval::{per_query, validate, EvalProtocol, Labels};
+use vireid_eval::{per_query, validate, Dataset, Labels};
 
 fn main() {
     let (nq, ng) = (3803usize, 301usize);
@@ -32,10 +32,10 @@ fn main() {
     };
     for _ in 0..3 {
         let t = Instant::now();
-        validate(&d.view(), q, g, EvalProtocol::Sysu).unwrap();
+        validate(&d.view(), q, g, Dataset::Sysu).unwrap();
         let v = t.elapsed();
         let t = Instant::now();
-        let r = per_query(&d.view(), q, g, EvalProtocol::Sysu);
+        let r = per_query(&d.view(), q, g, Dataset::Sysu);
         let p = t.elapsed();
         println!("validate {:?}, per_query {:?} ({} results)", v, p, r.len());
     }

@@ -4,7 +4,6 @@
 
 pub mod error;
 pub mod metrics;
-pub mod protocol;
 pub mod report;
 pub mod rerank;
 pub mod similarity;
@@ -14,9 +13,11 @@ pub use error::{EvalError, Result};
 pub use metrics::{
     aggregate, evaluate, per_query, per_query_multi, validate, Labels, Metrics, QueryResult,
 };
-pub use protocol::EvalProtocol;
 pub use rerank::{rerank, RerankParams};
 pub use trials::{
     evaluate_trials, evaluate_trials_with, mean_metrics, reference_alpha, Features, Score, Trial,
     TrialOptions, TrialReport,
 };
+/// The protocols are the datasets': each one's evaluation rules (which gallery items a query
+/// may not see, which CMC) are fields of its description in vireid-data.
+pub use vireid_data::Dataset;

@@ -6,11 +6,11 @@
 //! stable sort's order), where numpy's default quicksort leaves their order unspecified.
 
 use crate::error::{EvalError, Result};
-use crate::protocol::EvalProtocol;
 use multiversion::multiversion;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 use serde::Serialize;
+use vireid_data::{CameraRule, Dataset};
 
 /// Identity and camera labels of one side (query or gallery).
 #[derive(Debug, Clone, Copy)]
@@ -115,7 +115,7 @@ pub fn validate<T: Distance>(
     dist: &ArrayView2<T>,
     query: Labels,
     gallery: Labels,
-    protocol: EvalProtocol,
+    protocol: Dataset,
 ) -> Result<()> {
     let (nq, ng) = dist.dim();
     if nq == 0 || ng == 0 {
@@ -243,7 +243,7 @@ pub fn per_query<T: Distance, R: Rows<T>>(
     dist: &R,
     query: Labels,
     gallery: Labels,
-    protocol: EvalProtocol,
+    protocol: Dataset,
 ) -> Vec<QueryResult> {
     per_query_multi(std::slice::from_ref(dist), query, gallery, protocol)
         .pop()
@@ -257,7 +257,7 @@ pub fn per_query_multi<T: Distance, R: Rows<T>>(
     scores: &[R],
     query: Labels,
     gallery: Labels,
-    protocol: EvalProtocol,
+    protocol: Dataset,
 ) -> Vec<Vec<QueryResult>> {
     let Some(first) = scores.first() else {
         return Vec::new();
@@ -317,9 +317,11 @@ pub fn per_query_multi<T: Distance, R: Rows<T>>(
                 // 1 for the other people's images that stay in the ranking, else 0: of those,
                 // only SYSU-MM01 drops any (camera 2 for camera-3 queries); LLCM's rule
                 // concerns the query's own id, whose images are all matches or dropped.
-                let base = match protocol {
-                    EvalProtocol::Sysu if q_cam == 3 => &keep_without_cam2,
-                    _ => &keep_all,
+                let same_room = protocol.spec().camera_rule == CameraRule::SameRoom;
+                let base = if same_room && q_cam == 3 {
+                    &keep_without_cam2
+                } else {
+                    &keep_all
                 };
                 s.keep.clear();
                 s.keep.extend_from_slice(base);
@@ -449,7 +451,7 @@ pub fn evaluate<T: Distance>(
     dist: &ArrayView2<T>,
     query: Labels,
     gallery: Labels,
-    protocol: EvalProtocol,
+    protocol: Dataset,
     max_rank: usize,
 ) -> Result<(Metrics, Vec<QueryResult>)> {
     validate(dist, query, gallery, protocol)?;

@@ -8,7 +8,6 @@ use crate::error::{EvalError, Result};
 use crate::metrics::{
     aggregate, all_finite, evaluate, per_query_multi, Labels, Metrics, QueryResult, Rows,
 };
-use crate::protocol::EvalProtocol;
 use crate::rerank::{rerank, RerankParams};
 use crate::similarity::dot_t;
 use multiversion::multiversion;
@@ -16,6 +15,7 @@ use ndarray::{Array2, ArrayView2, Zip};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use vireid_data::{Dataset, Direction};
 
 /// The two evaluation features of a set of images (rows), as the network's eval forward
 /// gives them.
@@ -99,15 +99,14 @@ impl Score {
     }
 }
 
-/// The fused weight `a` the reference uses: 0.2 for SYSU-MM01, 0.1 for LLCM and RegDB
-/// visible-to-thermal, 0.0 for RegDB thermal-to-visible.
-pub fn reference_alpha(protocol: EvalProtocol, thermal_to_visible: bool) -> f32 {
-    match protocol {
-        EvalProtocol::Sysu => 0.2,
-        EvalProtocol::Llcm => 0.1,
-        EvalProtocol::Regdb if thermal_to_visible => 0.0,
-        EvalProtocol::Regdb => 0.1,
-    }
+/// The fused weight `a` the reference uses for a dataset and search direction (its
+/// description's `fused_alpha`).
+pub fn reference_alpha(dataset: Dataset, thermal_to_visible: bool) -> f32 {
+    dataset.fused_alpha(if thermal_to_visible {
+        Direction::InfraredToVisible
+    } else {
+        Direction::VisibleToInfrared
+    })
 }
 
 /// One trial: its gallery and, for RegDB, its own query.
@@ -122,7 +121,7 @@ pub struct Trial<'a> {
 /// What to compute.
 #[derive(Debug, Clone, Copy)]
 pub struct TrialOptions {
-    pub protocol: EvalProtocol,
+    pub protocol: Dataset,
     pub alpha: f32,
     pub max_rank: usize,
     pub rerank: Option<RerankParams>,
@@ -144,7 +143,7 @@ pub struct ScoreReport {
 /// Every score across the trials.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrialReport {
-    pub protocol: EvalProtocol,
+    pub protocol: Dataset,
     pub alpha: f32,
     pub trials: Vec<u32>,
     pub reranked: bool,
@@ -315,7 +314,7 @@ impl SharedGallery {
 
 /// A protocol that drops gallery items by camera needs every camera; leaving them out would
 /// silently score another protocol.
-fn check_cameras(what: &str, labels: &Labels<'_>, protocol: EvalProtocol) -> Result<()> {
+fn check_cameras(what: &str, labels: &Labels<'_>, protocol: Dataset) -> Result<()> {
     match labels.cams {
         None if protocol.needs_cameras() => Err(EvalError::Invalid(format!(
             "{what}: the {} protocol needs camera ids, and there are none",

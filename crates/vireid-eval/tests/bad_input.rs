@@ -1,9 +1,9 @@
 //! Bad inputs give one clear error, never a panic.
 
 use ndarray::{array, Array2};
-use vireid_eval::{evaluate, evaluate_trials, EvalProtocol, Features, Labels, Trial, TrialOptions};
+use vireid_eval::{evaluate, evaluate_trials, Dataset, Features, Labels, Trial, TrialOptions};
 
-fn err(d: &Array2<f64>, q: Labels, g: Labels, p: EvalProtocol) -> String {
+fn err(d: &Array2<f64>, q: Labels, g: Labels, p: Dataset) -> String {
     evaluate(&d.view(), q, g, p, 20).unwrap_err().to_string()
 }
 
@@ -26,7 +26,7 @@ fn distance_matrix_problems() {
             cams: None,
         },
         g,
-        EvalProtocol::Regdb,
+        Dataset::Regdb,
     );
     assert!(e.contains("2 rows") && e.contains("1 query ids"), "{e}");
     let e = err(
@@ -36,7 +36,7 @@ fn distance_matrix_problems() {
             ids: &gi[..2],
             cams: Some(&gc),
         },
-        EvalProtocol::Regdb,
+        Dataset::Regdb,
     );
     assert!(
         e.contains("3 columns") && e.contains("2 gallery ids"),
@@ -49,7 +49,7 @@ fn distance_matrix_problems() {
             cams: None,
         },
         g,
-        EvalProtocol::Sysu,
+        Dataset::Sysu,
     );
     assert!(e.contains("sysu") && e.contains("camera"), "{e}");
     let e = err(
@@ -59,13 +59,13 @@ fn distance_matrix_problems() {
             ids: &gi,
             cams: Some(&gc[..1]),
         },
-        EvalProtocol::Llcm,
+        Dataset::Llcm,
     );
     assert!(e.contains("camera ids"), "{e}");
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         let mut d2 = d.clone();
         d2[[1, 2]] = bad;
-        let e = err(&d2, q, g, EvalProtocol::Sysu);
+        let e = err(&d2, q, g, Dataset::Sysu);
         assert!(
             e.contains("row 1, column 2") && e.contains("non-finite"),
             "{e}"
@@ -79,7 +79,7 @@ fn distance_matrix_problems() {
             cams: None
         },
         g,
-        EvalProtocol::Regdb
+        Dataset::Regdb
     )
     .contains("empty"));
     let e = err(
@@ -89,7 +89,7 @@ fn distance_matrix_problems() {
             cams: None,
         },
         g,
-        EvalProtocol::Regdb,
+        Dataset::Regdb,
     );
     assert!(e.contains("no query has a match"), "{e}");
 }
@@ -103,7 +103,7 @@ fn feature_problems() {
     g_nan[[2, 1]] = f32::NAN;
     let (qi, gi) = ([1i64, 2], [1i64, 2, 3]);
     let opts = TrialOptions {
-        protocol: EvalProtocol::Regdb,
+        protocol: Dataset::Regdb,
         alpha: 0.1,
         max_rank: 20,
         rerank: None,

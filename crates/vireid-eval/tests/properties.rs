@@ -3,7 +3,7 @@
 
 use ndarray::Array2;
 use proptest::prelude::*;
-use vireid_eval::{evaluate, EvalError, EvalProtocol, Labels};
+use vireid_eval::{evaluate, Dataset, EvalError, Labels};
 
 struct Naive {
     cmc: Vec<f64>,
@@ -17,7 +17,7 @@ fn naive(
     gi: &[i64],
     qc: &[i64],
     gc: &[i64],
-    p: EvalProtocol,
+    p: Dataset,
     max_rank: usize,
 ) -> Option<Naive> {
     let (nq, ng) = d.dim();
@@ -30,9 +30,9 @@ fn naive(
         let kept: Vec<usize> = order
             .into_iter()
             .filter(|&j| match p {
-                EvalProtocol::Sysu => !(qc[q] == 3 && gc[j] == 2),
-                EvalProtocol::Llcm => !(gi[j] == qi[q] && gc[j] == qc[q]),
-                EvalProtocol::Regdb => true,
+                Dataset::Sysu => !(qc[q] == 3 && gc[j] == 2),
+                Dataset::Llcm => !(gi[j] == qi[q] && gc[j] == qc[q]),
+                Dataset::Regdb => true,
             })
             .collect();
         let hits: Vec<bool> = kept.iter().map(|&j| gi[j] == qi[q]).collect();
@@ -51,7 +51,7 @@ fn naive(
         }
         ap_sum += ap / n_hits as f64;
         inp_sum += n_hits as f64 / (last + 1) as f64;
-        let ranked_ids: Vec<i64> = if p == EvalProtocol::Regdb {
+        let ranked_ids: Vec<i64> = if p == Dataset::Regdb {
             kept.iter().map(|&j| gi[j]).collect()
         } else {
             let mut distinct = Vec::new();
@@ -113,7 +113,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
     #[test]
     fn counting_equals_sorting((nq, ng, d, qi, gi, qc, gc, p) in problem()) {
-        let p = [EvalProtocol::Sysu, EvalProtocol::Llcm, EvalProtocol::Regdb][p as usize];
+        let p = [Dataset::Sysu, Dataset::Llcm, Dataset::Regdb][p as usize];
         let d = Array2::from_shape_vec((nq, ng), d).unwrap();
         let q = Labels { ids: &qi, cams: Some(&qc) };
         let g = Labels { ids: &gi, cams: Some(&gc) };
@@ -148,12 +148,12 @@ proptest! {
         gi[0] = qi[0];
         let d = Array2::from_shape_vec((nq, ng), d).unwrap();
         let q = Labels { ids: &qi, cams: None };
-        let (m1, _) = evaluate(&d.view(), q, Labels { ids: &gi, cams: None }, EvalProtocol::Regdb, 20).unwrap();
+        let (m1, _) = evaluate(&d.view(), q, Labels { ids: &gi, cams: None }, Dataset::Regdb, 20).unwrap();
         let mut perm: Vec<usize> = (0..ng).collect();
         perm.shuffle(&mut rng);
         let d2 = Array2::from_shape_fn((nq, ng), |(r, c)| d[[r, perm[c]]]);
         let gi2: Vec<i64> = perm.iter().map(|&c| gi[c]).collect();
-        let (m2, _) = evaluate(&d2.view(), q, Labels { ids: &gi2, cams: None }, EvalProtocol::Regdb, 20).unwrap();
+        let (m2, _) = evaluate(&d2.view(), q, Labels { ids: &gi2, cams: None }, Dataset::Regdb, 20).unwrap();
         prop_assert!((m1.map - m2.map).abs() < 1e-12);
         prop_assert_eq!(m1.cmc, m2.cmc);
     }

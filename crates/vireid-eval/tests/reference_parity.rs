@@ -4,7 +4,7 @@
 mod common;
 
 use ndarray::Array2;
-use vireid_eval::{evaluate, EvalProtocol, Labels};
+use vireid_eval::{evaluate, Dataset, Labels};
 
 #[derive(serde::Deserialize)]
 struct Case {
@@ -35,7 +35,7 @@ fn equals_the_reference_within_1e6() {
     assert!(cases.len() >= 50);
     for c in &cases {
         let values: Vec<f32> = c.distmat.split(' ').map(|v| v.parse().unwrap()).collect();
-        let protocol: EvalProtocol = c.protocol.parse().unwrap();
+        let protocol: Dataset = c.protocol.parse().unwrap();
         let q = Labels {
             ids: &c.query_ids,
             cams: c.query_cams.as_deref(),

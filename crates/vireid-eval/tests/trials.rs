@@ -5,7 +5,7 @@ mod common;
 
 use ndarray::{Array2, ArrayView2};
 use vireid_eval::{
-    evaluate_trials, reference_alpha, rerank, EvalProtocol, Features, Labels, RerankParams, Score,
+    evaluate_trials, reference_alpha, rerank, Dataset, Features, Labels, RerankParams, Score,
     Trial, TrialOptions,
 };
 
@@ -61,7 +61,7 @@ fn four_scores_equal_the_reference_test_script() {
     let cases: Vec<Case> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(cases.len(), 4);
     for c in &cases {
-        let protocol: EvalProtocol = c.protocol.parse().unwrap();
+        let protocol: Dataset = c.protocol.parse().unwrap();
         assert_eq!(
             reference_alpha(protocol, c.name.ends_with("t2v")),
             c.alpha,
@@ -181,7 +181,7 @@ fn reranking_keeps_or_improves_accuracy_on_clustered_data() {
                 ids: &gi,
                 cams: None,
             },
-            EvalProtocol::Regdb,
+            Dataset::Regdb,
             20,
         )
         .unwrap()
@@ -268,7 +268,7 @@ fn reranking_is_available_in_the_trial_path() {
         ql,
     ));
     let plain = TrialOptions {
-        protocol: EvalProtocol::Regdb,
+        protocol: Dataset::Regdb,
         alpha: 0.1,
         max_rank: 20,
         rerank: None,
@@ -365,7 +365,7 @@ fn trials_sharing_gallery_images_score_as_each_trial_alone() {
     distinct.dedup();
     for rerank in [None, Some(RerankParams::default())] {
         let opts = TrialOptions {
-            protocol: EvalProtocol::Sysu,
+            protocol: Dataset::Sysu,
             alpha: 0.2,
             max_rank: 20,
             rerank,

@@ -28,3 +28,11 @@ pub fn parse_device(spec: &str) -> Result<Device> {
         d => Ok(d),
     }
 }
+
+/// libtorch's intra-op threads for this process (0: libtorch's default, one per core). The
+/// one place a command sets them, so train, test, extract and the demo agree.
+pub fn set_threads(threads: usize) {
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+}

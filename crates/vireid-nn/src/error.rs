@@ -23,8 +23,9 @@ pub enum NnError {
     Write { path: PathBuf, why: String },
     #[error("device {requested}: {why}")]
     Device { requested: String, why: String },
+    /// An image batch whose shape the network cannot take.
     #[error("{0}")]
-    Input(String),
+    Batch(String),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }

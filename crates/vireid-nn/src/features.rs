@@ -73,7 +73,7 @@ pub fn extract(
 ) -> Result<FeatureSet> {
     let len = geometry.image_len();
     if len == 0 || images.len() % len != 0 {
-        return Err(NnError::Input(format!(
+        return Err(NnError::Batch(format!(
             "{} values are not a whole number of {}x{}x{} images",
             images.len(),
             geometry.channels,
@@ -82,7 +82,7 @@ pub fn extract(
         )));
     }
     let n = images.len() / len;
-    let load = |start: usize, slots: &mut [f32]| {
+    let load = |start: usize, slots: &mut [f32]| -> Result<()> {
         slots.copy_from_slice(&images[start * len..start * len + slots.len()]);
         Ok(())
     };
@@ -92,14 +92,16 @@ pub fn extract(
 /// Extraction of `n` images that `load(first, slots)` writes batch by batch into `slots`
 /// (rows `first..first + slots.len() / image_len`, normalised NCHW), so that a whole test set
 /// never has to sit in memory as floats. One batch buffer is reused throughout.
-pub fn extract_with(
+///
+/// `load`'s own error type passes through unchanged (a decoder's error keeps its cause).
+pub fn extract_with<E: From<NnError>>(
     net: &PartNet,
     n: usize,
     geometry: Geometry,
     options: &ExtractOptions,
-    mut load: impl FnMut(usize, &mut [f32]) -> Result<()>,
+    mut load: impl FnMut(usize, &mut [f32]) -> std::result::Result<(), E>,
     mut progress: impl FnMut(usize),
-) -> Result<FeatureSet> {
+) -> std::result::Result<FeatureSet, E> {
     let ExtractOptions {
         device,
         modality,
@@ -107,12 +109,13 @@ pub fn extract_with(
         batch,
     } = *options;
     if geometry.channels != 3 {
-        return Err(NnError::Input(format!(
+        return Err(NnError::Batch(format!(
             "expected 3-channel images, found {} channels",
             geometry.channels
-        )));
+        ))
+        .into());
     }
-    crate::NetConfig::check_height(geometry.height).map_err(NnError::Input)?;
+    crate::NetConfig::check_height(geometry.height).map_err(NnError::Batch)?;
     let len = geometry.image_len();
     let dim = net.config.feature_dim() as usize;
     let mut out = FeatureSet {
@@ -127,7 +130,8 @@ pub fn extract_with(
         let rows = batch.min(n - done);
         let slots = &mut buffer[..rows * len];
         load(done, slots)?;
-        let xs = Tensor::f_from_slice(slots)?
+        let xs = Tensor::f_from_slice(slots)
+            .map_err(NnError::from)?
             .view([
                 rows as i64,
                 3,
@@ -138,8 +142,12 @@ pub fn extract_with(
         let (pool, bn) = forward_batch(net, &xs, modality, flip);
         let range = done * dim..(done + rows) * dim;
         let cpu = |t: Tensor| t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
-        cpu(pool).f_copy_data(&mut out.pool[range.clone()], rows * dim)?;
-        cpu(bn).f_copy_data(&mut out.bn[range], rows * dim)?;
+        cpu(pool)
+            .f_copy_data(&mut out.pool[range.clone()], rows * dim)
+            .map_err(NnError::from)?;
+        cpu(bn)
+            .f_copy_data(&mut out.bn[range], rows * dim)
+            .map_err(NnError::from)?;
         done += rows;
         progress(done);
     }

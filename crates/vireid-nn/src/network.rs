@@ -36,15 +36,6 @@ pub struct NetConfig {
 }
 
 impl NetConfig {
-    /// The paper's network for a dataset: ResNet-50, no layer4 for RegDB.
-    pub fn for_dataset(dataset: &str, depth: Depth, classes: i64) -> NetConfig {
-        NetConfig {
-            depth,
-            layer4: dataset != "regdb",
-            classes,
-        }
-    }
-
     /// Width of each pooled part feature (2048 / 1024 for ResNet-50).
     pub fn width(&self) -> i64 {
         self.depth.stage_channels(if self.layer4 { 3 } else { 2 })

@@ -61,6 +61,12 @@ impl Depth {
     }
 }
 
+impl std::fmt::Display for Depth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The reference's ResNet initialisation: N(0, sqrt(2 / (k * k * out))) for convolutions.
 fn conv(p: nn::Path, cin: i64, cout: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
     let std = (2.0 / (k * k * cout) as f64).sqrt();

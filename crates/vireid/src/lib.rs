@@ -5,5 +5,6 @@
 //! over to.
 
 pub mod commands;
+pub mod features_folder;
 pub mod npy;
 pub mod progress;

@@ -133,6 +133,7 @@ where
     array
         .write_npy(&mut bytes)
         .with_context(|| format!("cannot encode {}", path.display()))?;
-    vireid_data::cache::write_atomic(path, &bytes)?;
+    vireid_data::atomic::write_atomic(path, &bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -1,14 +1,13 @@
 use super::print_json;
 use crate::npy::{read_labels, read_matrix, Matrix};
 use anyhow::{bail, Context, Result};
-use ndarray::Array2;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vireid_eval::report::{table, trial_table};
 use vireid_eval::{
-    evaluate, evaluate_trials_with, reference_alpha, rerank, EvalProtocol, Features, Labels,
-    QueryResult, RerankParams, Trial, TrialOptions,
+    evaluate, evaluate_trials_with, reference_alpha, rerank, Dataset, Labels, QueryResult,
+    RerankParams, Trial, TrialOptions,
 };
 
 /// Evaluate a distance matrix (smaller = closer) or, with --features, the reference's four
@@ -41,8 +40,8 @@ pub struct Args {
     features: Option<PathBuf>,
     /// Evaluation protocol: sysu (camera-3 queries skip camera-2 gallery; distinct-id CMC),
     /// llcm (skip same id and camera; distinct-id CMC) or regdb (standard CMC).
-    #[arg(long, value_enum)]
-    protocol: ProtocolArg,
+    #[arg(long, value_parser = super::dataset_parser())]
+    protocol: Dataset,
     /// Highest CMC rank reported (lowered to the gallery size when the gallery is smaller).
     #[arg(long, default_value_t = 20, value_parser = super::at_least_one)]
     max_rank: usize,
@@ -82,23 +81,6 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ProtocolArg {
-    Sysu,
-    Regdb,
-    Llcm,
-}
-
-impl From<ProtocolArg> for EvalProtocol {
-    fn from(p: ProtocolArg) -> Self {
-        match p {
-            ProtocolArg::Sysu => EvalProtocol::Sysu,
-            ProtocolArg::Regdb => EvalProtocol::Regdb,
-            ProtocolArg::Llcm => EvalProtocol::Llcm,
-        }
-    }
-}
-
 pub fn run(a: Args) -> Result<()> {
     if let Some(p) = &a.per_query {
         super::ensure_writable(p, "--per-query")?;
@@ -119,7 +101,7 @@ fn opt_labels(path: &Option<PathBuf>, what: &str) -> Result<Option<Vec<i64>>> {
 }
 
 fn run_distmat(a: &Args, params: Option<RerankParams>) -> Result<()> {
-    let protocol: EvalProtocol = a.protocol.into();
+    let protocol = a.protocol;
     let path = a.distmat.as_ref().expect("clap requires it");
     let (Some(qi_path), Some(gi_path)) = (&a.query_ids, &a.gallery_ids) else {
         bail!("--distmat needs --query-ids and --gallery-ids");
@@ -186,100 +168,10 @@ fn run_distmat(a: &Args, params: Option<RerankParams>) -> Result<()> {
     Ok(())
 }
 
-/// Features and labels of one side, as loaded from the folder.
-struct Side {
-    pool: Array2<f32>,
-    bn: Array2<f32>,
-    ids: Vec<i64>,
-    cams: Option<Vec<i64>>,
-}
-
-impl Side {
-    /// A side's four files; the cameras may be absent only where `protocol` does not use them.
-    fn load(dir: &Path, prefix: &str, protocol: EvalProtocol) -> Result<Side> {
-        let f = |name: &str| dir.join(format!("{prefix}_{name}.npy"));
-        let cams = f("cams");
-        if !cams.exists() && protocol.needs_cameras() {
-            bail!(
-                "{} is missing: the {} protocol needs the camera of every image",
-                cams.display(),
-                protocol.name()
-            );
-        }
-        Ok(Side {
-            pool: read_matrix(&f("pool"), "pool features")?.into_f32(),
-            bn: read_matrix(&f("bn"), "bn features")?.into_f32(),
-            ids: read_labels(&f("ids"), "ids")?,
-            cams: if cams.exists() {
-                Some(read_labels(&cams, "cameras")?)
-            } else {
-                None
-            },
-        })
-    }
-
-    fn features(&self) -> Features<'_> {
-        Features {
-            pool: self.pool.view(),
-            bn: self.bn.view(),
-        }
-    }
-
-    fn labels(&self) -> Labels<'_> {
-        Labels {
-            ids: &self.ids,
-            cams: self.cams.as_deref(),
-        }
-    }
-}
-
-/// Trial numbers present in the folder, ascending.
-fn trial_numbers(dir: &Path) -> Result<Vec<u32>> {
-    let mut trials = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if let Some(rest) = name.strip_prefix("trial") {
-            if let Some((num, "gallery_pool.npy")) = rest.split_once('_') {
-                if let Ok(t) = num.parse() {
-                    trials.push(t);
-                }
-            }
-        }
-    }
-    trials.sort_unstable();
-    if trials.is_empty() {
-        bail!("{}: no trial<T>_gallery_pool.npy files", dir.display());
-    }
-    Ok(trials)
-}
-
 fn run_features(a: &Args, dir: &Path, params: Option<RerankParams>) -> Result<()> {
-    let protocol: EvalProtocol = a.protocol.into();
-    let trials = trial_numbers(dir)?;
-    let shared = if dir.join("query_pool.npy").exists() {
-        Some(Side::load(dir, "query", protocol)?)
-    } else {
-        None
-    };
-    let mut sides = Vec::new();
-    for &t in &trials {
-        let own_query = dir.join(format!("trial{t}_query_pool.npy"));
-        let query = if own_query.exists() {
-            Some(Side::load(dir, &format!("trial{t}_query"), protocol)?)
-        } else if shared.is_none() {
-            bail!(
-                "{}: trial {t} has no query (need query_pool.npy or trial{t}_query_pool.npy)",
-                dir.display()
-            );
-        } else {
-            None
-        };
-        sides.push((
-            t,
-            query,
-            Side::load(dir, &format!("trial{t}_gallery"), protocol)?,
-        ));
-    }
+    let protocol = a.protocol;
+    let (shared, sides) = crate::features_folder::read(dir, protocol)?;
+    let trials: Vec<u32> = sides.iter().map(|(t, _, _)| *t).collect();
     let trial_inputs: Vec<Trial> = sides
         .iter()
         .map(|(t, q, g)| Trial {

@@ -10,36 +10,14 @@ pub mod synth;
 
 use vireid_data::Dataset;
 
-/// The dataset names the command line accepts.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum DatasetArg {
-    /// SYSU-MM01 (cam1..cam6, exp/*_id.txt)
-    Sysu,
-    /// RegDB (Visible/, Thermal/, idx/)
-    Regdb,
-    /// LLCM (idx/, test_vis/, test_nir/)
-    Llcm,
-}
-
-impl DatasetArg {
-    /// The name as typed on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            DatasetArg::Sysu => "sysu",
-            DatasetArg::Regdb => "regdb",
-            DatasetArg::Llcm => "llcm",
-        }
-    }
-}
-
-impl From<DatasetArg> for Dataset {
-    fn from(d: DatasetArg) -> Self {
-        match d {
-            DatasetArg::Sysu => Dataset::Sysu,
-            DatasetArg::Regdb => Dataset::Regdb,
-            DatasetArg::Llcm => Dataset::Llcm,
-        }
-    }
+/// The `--dataset` (and `--protocol`) parser: the names of the dataset descriptions, each
+/// listed in `--help` with what its root holds.
+pub fn dataset_parser() -> impl clap::builder::TypedValueParser<Value = Dataset> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        Dataset::ALL.map(|d| PossibleValue::new(d.name()).help(d.spec().layout)),
+    )
+    .map(|name| name.parse::<Dataset>().expect("one of the listed names"))
 }
 
 /// Prints one JSON document on stdout.

@@ -1,4 +1,4 @@
-use super::{print_json, DatasetArg};
+use super::{dataset_parser, print_json};
 use crate::progress;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -12,8 +12,8 @@ use vireid_data::{train_set, Dataset, Size};
 #[derive(clap::Args)]
 pub struct Args {
     /// Which dataset the root holds: sysu, regdb or llcm.
-    #[arg(long, value_enum)]
-    dataset: DatasetArg,
+    #[arg(long, value_parser = dataset_parser())]
+    dataset: Dataset,
     /// The dataset's root folder.
     #[arg(long)]
     root: PathBuf,
@@ -57,7 +57,7 @@ struct Report {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let dataset: Dataset = a.dataset.into();
+    let dataset = a.dataset;
     let size = Size::new(a.height, a.width);
     anyhow::ensure!(
         a.height >= 1 && a.width >= 1,

@@ -1,4 +1,4 @@
-use super::{print_json, DatasetArg};
+use super::{dataset_parser, print_json};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use vireid_data::{splits, Dataset, Direction, Entry, Mode, Protocol, Shot};
@@ -19,8 +19,8 @@ pub struct Args {
 #[derive(clap::Args)]
 pub struct ProtocolArgs {
     /// Which dataset the root holds: sysu, regdb or llcm.
-    #[arg(long, value_enum)]
-    pub dataset: DatasetArg,
+    #[arg(long, value_parser = dataset_parser())]
+    pub dataset: Dataset,
     /// The dataset's root folder.
     #[arg(long)]
     pub root: PathBuf,
@@ -46,7 +46,7 @@ impl ProtocolArgs {
     /// The protocol and trial numbers the common flags ask for (shared by `splits` and `test`):
     /// the dataset's default direction, and trials from the first (RegDB's is 1).
     pub fn resolve(&self) -> anyhow::Result<(Protocol, Vec<u32>)> {
-        let dataset: Dataset = self.dataset.into();
+        let dataset = self.dataset;
         let direction = match self.direction.as_deref() {
             Some(d) => d.parse::<Direction>()?,
             None => Protocol::default_direction(dataset),
@@ -63,7 +63,7 @@ impl ProtocolArgs {
             },
             direction,
         };
-        let first = if dataset == Dataset::Regdb { 1 } else { 0 };
+        let first = *dataset.spec().test_trials.start();
         let trials = match self.trial {
             Some(t) => vec![t],
             None => (first..first + self.trials).collect(),

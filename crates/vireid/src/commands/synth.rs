@@ -1,15 +1,15 @@
-use super::{print_json, DatasetArg};
+use super::{dataset_parser, print_json};
 use crate::progress;
 use std::path::PathBuf;
 use vireid_data::synth::{generate, SynthConfig};
-use vireid_data::Size;
+use vireid_data::{Dataset, Size};
 
 /// Generate a synthetic visible-infrared dataset in a benchmark's on-disk layout.
 #[derive(clap::Args)]
 pub struct Args {
     /// Which layout to write: sysu, regdb or llcm.
-    #[arg(long, value_enum)]
-    dataset: DatasetArg,
+    #[arg(long, value_parser = dataset_parser())]
+    dataset: Dataset,
     /// Folder to write the dataset into: new or empty (the dataset is written beside it and
     /// renamed into place when complete).
     #[arg(long)]
@@ -53,7 +53,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     super::ensure_writable(&a.out, "--out")?;
-    let mut cfg = SynthConfig::new(a.dataset.into());
+    let mut cfg = SynthConfig::new(a.dataset);
     if let Some(ids) = a.ids {
         cfg.ids = ids;
     }

@@ -3,7 +3,7 @@ use ndarray::Array2;
 use std::path::PathBuf;
 use vireid::npy::read_matrix4;
 use vireid_nn::features::{extract, ExtractOptions, Geometry};
-use vireid_nn::{parse_device, weights, Modality};
+use vireid_nn::{parse_device, set_threads, weights, Modality};
 
 /// Evaluation features of a batch that is already normalised (float32 N x 3 x H x W), as the
 /// reference's evaluation forward gives them: DIR/pool.npy and DIR/bn.npy, N x 4*width.
@@ -43,12 +43,6 @@ pub struct Args {
 pub fn parse_modality(s: &str) -> Result<Modality, String> {
     Modality::by_name(s)
         .ok_or_else(|| format!("unknown modality {s:?}: expected visible or thermal"))
-}
-
-pub fn set_threads(threads: usize) {
-    if threads > 0 {
-        tch::set_num_threads(threads as i32);
-    }
 }
 
 pub fn run(a: Args) -> Result<()> {

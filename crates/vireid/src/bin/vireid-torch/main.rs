@@ -2,17 +2,17 @@
 //! Users type `vireid train ...`; the `vireid` executable hands those commands over to this
 //! one, which alone links libtorch.
 
+mod bars;
 mod demo;
 mod extract;
-mod report;
 mod test;
 mod train;
 
 use clap::{Parser, Subcommand};
 
 // libtorch's activations reuse freed memory instead of faulting it in every step (see
-// vireid_nn::allocator).
-vireid_nn::use_jemalloc!();
+// vireid_engine::allocator).
+vireid_engine::use_jemalloc!();
 
 #[derive(Parser)]
 #[command(

@@ -1,20 +1,18 @@
-use crate::extract::set_threads;
-use anyhow::{bail, Context, Result};
-use ndarray::Array1;
+use crate::bars::Bars;
+use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 use vireid::commands::print_json;
 use vireid::commands::splits::ProtocolArgs;
-use vireid::npy::write_atomic;
+use vireid::features_folder::{self, trial_gallery, trial_query, SHARED_QUERY};
 use vireid_data::image_io::Size;
-use vireid_data::{splits, Dataset, Direction};
+use vireid_data::splits;
+use vireid_engine::evaluate::{
+    test_checkpoints, ExtractionSettings, ProtocolImages, Side, TestRequest,
+};
 use vireid_eval::report::trial_table;
 use vireid_eval::{Score, TrialReport};
-use vireid_nn::evaluate::{
-    image_count, score_trials, trial_features, ExtractionSettings, ProtocolImages, Side,
-};
-use vireid_nn::{parse_device, weights};
+use vireid_nn::{parse_device, set_threads};
 
 /// The reference's test protocol on a checkpoint: features of the query and of each trial's
 /// gallery (test transform: Lanczos resize, normalise; plus the mirrored image), the four
@@ -64,11 +62,13 @@ pub struct Args {
 }
 
 fn save_side(side: &Side, dir: &Path, prefix: &str) -> Result<()> {
-    let f = |name: &str| dir.join(format!("{prefix}_{name}.npy"));
-    write_atomic(&f("pool"), &side.pool)?;
-    write_atomic(&f("bn"), &side.bn)?;
-    write_atomic(&f("ids"), &Array1::from(side.ids.clone()))?;
-    write_atomic(&f("cams"), &Array1::from(side.cams.clone()))
+    features_folder::write_side(
+        dir,
+        prefix,
+        (side.pool.view(), side.bn.view()),
+        &side.ids,
+        &side.cams,
+    )
 }
 
 #[derive(Serialize)]
@@ -101,7 +101,8 @@ pub fn run(a: Args) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let pattern = a.checkpoint.contains("{trial}");
-    if dataset == Dataset::Regdb && !pattern && trials.len() > 1 {
+    // Datasets with per-trial training lists (RegDB) have one model per trial.
+    if dataset.spec().training_trials.is_some() && !pattern && trials.len() > 1 {
         eprintln!(
             "warning: one checkpoint for {} RegDB trials: a RegDB model is trained on one trial's \
              split, so the other trials' test identities were in its training set and their \
@@ -109,109 +110,58 @@ pub fn run(a: Args) -> Result<()> {
             trials.len()
         );
     }
-    // Trials grouped by checkpoint, in trial order: one group unless a {trial} pattern.
-    let mut groups: Vec<(PathBuf, Vec<usize>)> = Vec::new();
-    for (i, t) in split.trials.iter().enumerate() {
-        let path = PathBuf::from(a.checkpoint.replace("{trial}", &t.trial.to_string()));
-        match groups.iter_mut().find(|(p, _)| *p == path) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((path, vec![i])),
-        }
-    }
-    let shared_query = split.query.is_some() && groups.len() == 1;
-    // What will be extracted, for one progress bar over the whole run.
-    let total: usize = groups
-        .iter()
-        .map(|(_, members)| {
-            let (q, g) = image_count(&split, members);
-            q + g
-        })
-        .sum();
-    let progress = vireid::progress::bar(total as u64, "features", a.json);
-    let settings = ExtractionSettings {
-        size: Size::new(a.height, a.width),
-        flip: !a.no_flip,
-        batch: a.batch,
-        device,
-    };
-    let start = Instant::now();
-    let mut shared: Option<Side> = None;
-    let mut per_trial: Vec<(u32, Option<Side>, Side)> = Vec::new();
-    let mut network = None;
-    for (path, members) in &groups {
-        let (_vs, net, _ignored) = weights::load_network(path, device)
-            .with_context(|| format!("loading the checkpoint for trial(s) {members:?}"))?;
-        if let Some(previous) = network {
-            if previous != net.config {
-                bail!(
-                    "{}: a {:?} network, but the previous trials' was {previous:?}",
-                    path.display(),
-                    net.config
-                );
-            }
-        }
-        network = Some(net.config);
-        let (q, trials) = trial_features(
-            &net,
-            ProtocolImages {
-                root: &a.protocol.root,
-                split: &split,
-                direction,
-            },
-            members,
-            &settings,
-            shared_query,
-            &mut |n| progress.inc(n as u64),
-        )?;
-        if q.is_some() {
-            shared = q;
-        }
-        per_trial.extend(trials);
-    }
-    progress.finish_and_clear();
-    let seconds_features = start.elapsed().as_secs_f64();
-    let eval_start = Instant::now();
-    let report = score_trials(
+    let request = TestRequest {
         dataset,
-        direction,
-        shared.as_ref(),
-        &per_trial,
-        a.alpha,
-        a.rerank,
-    )?;
-    let seconds_evaluation = eval_start.elapsed().as_secs_f64();
+        images: ProtocolImages {
+            root: &a.protocol.root,
+            split: &split,
+            direction,
+        },
+        checkpoint: &a.checkpoint,
+        settings: ExtractionSettings {
+            size: Size::new(a.height, a.width),
+            flip: !a.no_flip,
+            batch: a.batch,
+            device,
+        },
+        alpha: a.alpha,
+        rerank: a.rerank,
+    };
+    let outcome = test_checkpoints(&request, &Bars::new(a.json, 0))?;
+    let (shared, per_trial, report) = (
+        &outcome.evaluation.shared,
+        &outcome.evaluation.per_trial,
+        &outcome.evaluation.report,
+    );
     if let Some(dir) = &a.save_features {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        if let Some(q) = &shared {
-            save_side(q, dir, "query")?;
+        if let Some(q) = shared {
+            save_side(q, dir, SHARED_QUERY)?;
         }
-        for (t, q, g) in &per_trial {
+        for (t, q, g) in per_trial {
             if let Some(q) = q {
-                save_side(q, dir, &format!("trial{t}_query"))?;
+                save_side(q, dir, &trial_query(*t))?;
             }
-            save_side(g, dir, &format!("trial{t}_gallery"))?;
+            save_side(g, dir, &trial_gallery(*t))?;
         }
     }
     let summary = Summary {
         dataset: dataset.to_string(),
         mode: format!("{:?}", protocol.mode).to_lowercase(),
         shot: format!("{:?}", protocol.shot).to_lowercase(),
-        direction: match direction {
-            Direction::InfraredToVisible => "infrared-to-visible",
-            Direction::VisibleToInfrared => "visible-to-infrared",
-        }
-        .to_string(),
+        direction: direction.words().to_string(),
         flip: !a.no_flip,
-        checkpoints: groups
+        checkpoints: outcome
+            .checkpoints
             .iter()
-            .map(|(p, _)| p.display().to_string())
+            .map(|p| p.display().to_string())
             .collect(),
-        network: network.expect("at least one trial"),
-        images: total,
-        seconds_features,
-        images_per_second: total as f64 / seconds_features.max(1e-9),
-        seconds_evaluation,
-        report: &report,
+        network: outcome.network,
+        images: outcome.images,
+        seconds_features: outcome.seconds_features,
+        images_per_second: outcome.images as f64 / outcome.seconds_features.max(1e-9),
+        seconds_evaluation: outcome.seconds_evaluation,
+        report,
     };
     if a.json {
         return print_json(&summary);
@@ -225,7 +175,7 @@ pub fn run(a: Args) -> Result<()> {
         trials.len(),
         if summary.flip { "on" } else { "off" }
     );
-    print!("{}", trial_table(&report));
+    print!("{}", trial_table(report));
     let fused = report.score(Score::Fused);
     println!(
         "headline (fused): Rank-1 {:.2}%  mAP {:.2}%  mINP {:.2}%",
@@ -234,8 +184,11 @@ pub fn run(a: Args) -> Result<()> {
         100.0 * fused.mean.minp
     );
     println!(
-        "features of {total} images in {seconds_features:.1} s ({:.1} images/s); evaluation {seconds_evaluation:.2} s",
-        summary.images_per_second
+        "features of {} images in {:.1} s ({:.1} images/s); evaluation {:.2} s",
+        summary.images,
+        summary.seconds_features,
+        summary.images_per_second,
+        summary.seconds_evaluation
     );
     Ok(())
 }

@@ -2,21 +2,22 @@
 //! (test transform, flip), each image once however many trials share it, and the four scores
 //! over the trials. Used by `vireid test` and by training's periodic evaluation.
 
-use crate::error::{NnError, Result};
-use crate::features::{extract_with, ExtractOptions, FeatureSet, Geometry};
-use crate::network::{Modality, PartNet};
+use crate::error::{EngineError, Result};
+use crate::progress::Progress;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 use tch::Device;
 use vireid_augment::test_time::to_normalized_chw;
 use vireid_data::image_io::{ImageResizer, Size};
 use vireid_data::{Dataset, Direction, Entry, Split, TrialSplit};
 use vireid_eval::{
-    evaluate_trials, reference_alpha, EvalProtocol, Features, Labels, RerankParams, Trial,
-    TrialOptions, TrialReport,
+    evaluate_trials, Features, Labels, RerankParams, Trial, TrialOptions, TrialReport,
 };
+use vireid_nn::features::{extract_with, ExtractOptions, FeatureSet, Geometry};
+use vireid_nn::{weights, Modality, NetConfig, PartNet};
 
 /// The test transform's normalisation (ImageNet's).
 pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -96,9 +97,7 @@ pub fn image_features(
             .try_for_each_init(
                 || (ImageResizer::new(), vec![0u8; len]),
                 |(resizer, rgb), (slot, entry)| {
-                    resizer
-                        .load_into(&root.join(&entry.path), size, rgb)
-                        .map_err(|e| NnError::Input(e.to_string()))?;
+                    resizer.load_into(&root.join(&entry.path), size, rgb)?;
                     to_normalized_chw(rgb, MEAN, STD, slot);
                     Ok(())
                 },
@@ -202,15 +201,6 @@ pub fn trial_features(
     Ok((shared, out))
 }
 
-/// The evaluation protocol of a dataset.
-pub fn eval_protocol(dataset: Dataset) -> EvalProtocol {
-    match dataset {
-        Dataset::Sysu => EvalProtocol::Sysu,
-        Dataset::Regdb => EvalProtocol::Regdb,
-        Dataset::Llcm => EvalProtocol::Llcm,
-    }
-}
-
 /// The four scores over the trials, with the reference's fusion weight unless `alpha`.
 pub fn score_trials(
     dataset: Dataset,
@@ -220,12 +210,9 @@ pub fn score_trials(
     alpha: Option<f32>,
     rerank: bool,
 ) -> Result<TrialReport> {
-    let protocol = eval_protocol(dataset);
     let options = TrialOptions {
-        protocol,
-        alpha: alpha.unwrap_or_else(|| {
-            reference_alpha(protocol, direction == Direction::InfraredToVisible)
-        }),
+        protocol: dataset,
+        alpha: alpha.unwrap_or_else(|| dataset.fused_alpha(direction)),
         max_rank: 20,
         rerank: rerank.then(RerankParams::default),
         per_query: false,
@@ -239,10 +226,151 @@ pub fn score_trials(
             gallery_labels: g.labels(),
         })
         .collect();
-    evaluate_trials(
+    Ok(evaluate_trials(
         shared.map(|s| (s.features(), s.labels())),
         &inputs,
         &options,
-    )
-    .map_err(|e| NnError::Input(e.to_string()))
+    )?)
+}
+
+/// A network's features of every trial of a protocol, and their scores.
+pub struct Evaluation {
+    /// The query's features when the trials share one (SYSU-MM01, LLCM).
+    pub shared: Option<Side>,
+    pub per_trial: Vec<TrialSides>,
+    pub report: TrialReport,
+}
+
+/// Evaluates one network on every trial of `images.split` under `dataset`'s rules, with the
+/// reference's fused weight unless `alpha`.
+pub fn evaluate_network(
+    net: &PartNet,
+    dataset: Dataset,
+    images: ProtocolImages<'_>,
+    settings: &ExtractionSettings,
+    alpha: Option<f32>,
+    progress: &dyn Progress,
+    phase: &str,
+) -> Result<Evaluation> {
+    let members: Vec<usize> = (0..images.split.trials.len()).collect();
+    let (q, g) = image_count(images.split, &members);
+    let tick = progress.phase(phase, (q + g) as u64);
+    let shared_query = images.split.query.is_some();
+    let (shared, per_trial) =
+        trial_features(net, images, &members, settings, shared_query, &mut |n| {
+            tick.inc(n as u64)
+        })?;
+    drop(tick);
+    let report = score_trials(
+        dataset,
+        images.direction,
+        shared.as_ref(),
+        &per_trial,
+        alpha,
+        false,
+    )?;
+    Ok(Evaluation {
+        shared,
+        per_trial,
+        report,
+    })
+}
+
+/// The reference's test protocol on checkpoints: which checkpoint scores which trial.
+pub struct TestRequest<'a> {
+    pub dataset: Dataset,
+    pub images: ProtocolImages<'a>,
+    /// A checkpoint path, or a pattern in which `{trial}` stands for each trial's number.
+    pub checkpoint: &'a str,
+    pub settings: ExtractionSettings,
+    pub alpha: Option<f32>,
+    pub rerank: bool,
+}
+
+/// What [`test_checkpoints`] found.
+pub struct TestOutcome {
+    pub evaluation: Evaluation,
+    /// The checkpoints in trial order (one unless a `{trial}` pattern).
+    pub checkpoints: Vec<PathBuf>,
+    pub network: NetConfig,
+    pub images: usize,
+    pub seconds_features: f64,
+    pub seconds_evaluation: f64,
+}
+
+/// Features of every trial with its checkpoint (trials sharing a checkpoint share one
+/// extraction, and the query is extracted once when one checkpoint serves all), then the four
+/// scores over the trials. The checkpoints must all be of one architecture.
+pub fn test_checkpoints(request: &TestRequest<'_>, progress: &dyn Progress) -> Result<TestOutcome> {
+    let split = request.images.split;
+    // Trials grouped by checkpoint, in trial order: one group unless a {trial} pattern.
+    let mut groups: Vec<(PathBuf, Vec<usize>)> = Vec::new();
+    for (i, t) in split.trials.iter().enumerate() {
+        let path = PathBuf::from(request.checkpoint.replace("{trial}", &t.trial.to_string()));
+        match groups.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((path, vec![i])),
+        }
+    }
+    let shared_query = split.query.is_some() && groups.len() == 1;
+    let total: usize = groups
+        .iter()
+        .map(|(_, members)| {
+            let (q, g) = image_count(split, members);
+            q + g
+        })
+        .sum();
+    let tick = progress.phase("features", total as u64);
+    let start = Instant::now();
+    let mut shared: Option<Side> = None;
+    let mut per_trial: Vec<TrialSides> = Vec::new();
+    let mut network: Option<NetConfig> = None;
+    for (path, members) in &groups {
+        let (_vs, net, _ignored) = weights::load_network(path, request.settings.device)?;
+        if let Some(previous) = network {
+            if previous != net.config {
+                return Err(EngineError::MixedCheckpoints {
+                    path: path.clone(),
+                    found: format!("{:?}", net.config),
+                    previous: format!("{previous:?}"),
+                });
+            }
+        }
+        network = Some(net.config);
+        let (q, trials) = trial_features(
+            &net,
+            request.images,
+            members,
+            &request.settings,
+            shared_query,
+            &mut |n| tick.inc(n as u64),
+        )?;
+        if q.is_some() {
+            shared = q;
+        }
+        per_trial.extend(trials);
+    }
+    drop(tick);
+    let seconds_features = start.elapsed().as_secs_f64();
+    let eval_start = Instant::now();
+    let report = score_trials(
+        request.dataset,
+        request.images.direction,
+        shared.as_ref(),
+        &per_trial,
+        request.alpha,
+        request.rerank,
+    )?;
+    Ok(TestOutcome {
+        evaluation: Evaluation {
+            shared,
+            per_trial,
+            report,
+        },
+        checkpoints: groups.into_iter().map(|(p, _)| p).collect(),
+        network: network.expect("a split has at least one trial"),
+        images: total,
+        seconds_features,
+        seconds_evaluation: eval_start.elapsed().as_secs_f64(),
+    })
 }

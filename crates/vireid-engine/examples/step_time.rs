@@ -1,18 +1,18 @@
 //! Seconds per training step of the ResNet-50 part network (forward, the four losses,
-//! backward, SGD), on CPU: `cargo run --release -p vireid-nn --example step_time -- [B K H W
+//! backward, SGD), on CPU: `cargo run --release -p vireid-engine --example step_time -- [B K H W
 //! STEPS THREADS]` (default 2 2 384 192 5 2: 8 images a step, as the reference
 //! figure). Prints JSON. scripts/bench-train.sh runs it beside PyTorch.
 
 use std::time::Instant;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+use vireid_engine::sgd::{Sgd, SgdConfig};
+use vireid_engine::step::train_step;
 use vireid_nn::network::part_net;
-use vireid_nn::sgd::{Sgd, SgdConfig};
-use vireid_nn::step::train_step;
 use vireid_nn::{Depth, NetConfig};
 
 // The vireid command's allocator, so that the figure is the command's.
-vireid_nn::use_jemalloc!();
+vireid_engine::use_jemalloc!();
 
 fn main() {
     let a: Vec<usize> = std::env::args()

@@ -1,21 +1,20 @@
 //! The demo's report folder: the results (text, JSON, HTML), the training curves, an
 //! augmentation grid and a ranked-list picture, tied together by index.html.
 
-use crate::demo::{headline, RunResult};
-use anyhow::{Context, Result};
+use super::results::RunResult;
+use crate::config::TrainConfig;
+use crate::error::{write_atomic, EngineError, Result};
+use crate::evaluate::Side;
 use image::{Rgb, RgbImage};
 use std::fmt::Write as _;
 use std::path::Path;
-use vireid::commands::augment::grid;
-use vireid_augment::Preset;
+use vireid_augment::{grid, Preset};
 use vireid_data::image_io::{load_resized, Size};
 use vireid_data::synth::SynthReport;
 use vireid_data::Entry;
 use vireid_eval::report::trial_table;
 use vireid_eval::similarity::dot_t;
-use vireid_eval::EvalProtocol;
-use vireid_nn::config::TrainConfig;
-use vireid_nn::evaluate::Side;
+use vireid_eval::Dataset;
 
 /// What the report shows.
 pub struct Inputs<'a> {
@@ -40,15 +39,14 @@ const CELL: (u32, u32) = (128, 64);
 const BORDER: u32 = 4;
 const GAP: u32 = 6;
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    vireid_data::cache::write_atomic(path, bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
 fn write_png(path: &Path, img: &RgbImage) -> Result<()> {
     let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    write_file(path, &png)
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|source| EngineError::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    write_atomic(path, &png)
 }
 
 /// The fused-score table of all runs: one row each.
@@ -71,7 +69,7 @@ pub fn comparison_table(runs: &[RunResult]) -> String {
 /// Rank-1/5/10/20, mAP and mINP of a run's fused score as percentages; "-" for a rank
 /// beyond the gallery, as the four-score table shows it.
 fn headline_cells(r: &RunResult) -> Vec<String> {
-    let m = headline(r);
+    let m = r.headline();
     let pct = |v: f64| format!("{:.2}%", 100.0 * v);
     let mut cells: Vec<String> = [1, 5, 10, 20]
         .iter()
@@ -117,7 +115,7 @@ pub fn ranked_picture(
     for (row, &q) in picked.iter().enumerate() {
         let mut order: Vec<usize> = (0..ge.len())
             .filter(|&g| {
-                !EvalProtocol::Sysu.ignores(
+                !Dataset::Sysu.ignores(
                     i64::from(qe[q].id),
                     i64::from(qe[q].cam),
                     i64::from(ge[g].id),
@@ -204,7 +202,10 @@ fn html_table(runs: &[RunResult]) -> String {
 
 /// Writes the whole report folder.
 pub fn write(dir: &Path, inputs: &Inputs<'_>) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| EngineError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let c = inputs.config;
     // Results as text and JSON.
     let mut text = String::new();
@@ -219,13 +220,15 @@ pub fn write(dir: &Path, inputs: &Inputs<'_>) -> Result<()> {
         );
     }
     text.push_str(&comparison_table(inputs.runs));
-    write_file(&dir.join("results.txt"), text.as_bytes())?;
+    write_atomic(&dir.join("results.txt"), text.as_bytes())?;
     // Curves of every run.
     for r in inputs.runs {
         let from = r.dir.join("curves.png");
-        let bytes =
-            std::fs::read(&from).with_context(|| format!("cannot read {}", from.display()))?;
-        write_file(&dir.join(format!("curves-{}.png", r.name)), &bytes)?;
+        let bytes = std::fs::read(&from).map_err(|source| EngineError::Read {
+            path: from.clone(),
+            source,
+        })?;
+        write_atomic(&dir.join(format!("curves-{}.png", r.name)), &bytes)?;
     }
     // The augmentation grid on the first gallery (visible) image, at training size.
     let sysu = Preset::sysu().with_size(c.height, c.width);
@@ -239,35 +242,34 @@ pub fn write(dir: &Path, inputs: &Inputs<'_>) -> Result<()> {
         Size::new(c.height as u32, c.width as u32),
     )?;
     let g = grid(preset, &pixels, 8, c.seed)?;
+    let picture = RgbImage::from_raw(g.width, g.height, g.rgb).expect("width x height x 3 bytes");
     // Training images are small here: enlarge (pixels kept square and sharp) to be seen.
     let zoom = (192 / c.height.max(1)).clamp(1, 4) as u32;
     let shown = image::imageops::resize(
-        &g.image,
-        g.image.width() * zoom,
-        g.image.height() * zoom,
+        &picture,
+        g.width * zoom,
+        g.height * zoom,
         image::imageops::FilterType::Nearest,
     );
     write_png(&dir.join("augmentation.png"), &shown)?;
-    let row_names: Vec<String> = g
-        .rows
-        .iter()
-        .filter_map(|r| r["name"].as_str().map(str::to_string))
-        .collect();
+    let row_names: Vec<String> = g.rows.iter().map(|r| r.name.to_string()).collect();
     // Ranked lists.
     let (ranked, rows) = ranked_picture(inputs.root, inputs.query, inputs.gallery, inputs.alpha)?;
     write_png(&dir.join("ranked.png"), &ranked)?;
     let json = serde_json::json!({
         "dataset": inputs.synth,
         "config": c,
-        "protocol": "sysu all-search single-shot infrared-to-visible",
+        "protocol": super::PROTOCOL,
         "runs": inputs.runs,
         "ranked": rows,
     });
-    write_file(
+    write_atomic(
         &dir.join("results.json"),
-        serde_json::to_string_pretty(&json)?.as_bytes(),
+        serde_json::to_string_pretty(&json)
+            .expect("a JSON value serialises")
+            .as_bytes(),
     )?;
-    write_file(&dir.join("index.html"), html(inputs, &row_names).as_bytes())
+    write_atomic(&dir.join("index.html"), html(inputs, &row_names).as_bytes())
 }
 
 fn html(inputs: &Inputs<'_>, grid_rows: &[String]) -> String {

@@ -4,8 +4,8 @@
 //! Text is drawn with DejaVu Sans compiled into the binary, so the picture looks the same on
 //! a machine without any font installed.
 
-use crate::error::{NnError, Result};
-use crate::trainer::EpochRecord;
+use crate::error::{write_atomic, EngineError, Result};
+use crate::trainer::records::{EpochRecord, EvalScores};
 use image::ImageEncoder;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -28,8 +28,8 @@ const DARK_GREEN: RGBColor = RGBColor(0, 150, 0);
 
 type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
-fn plot_error(e: impl std::fmt::Display) -> NnError {
-    NnError::Input(format!("drawing the training curves: {e}"))
+fn plot_error(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Plot(e.to_string())
 }
 
 /// One panel: a few named series over epochs, optionally on a log y axis.
@@ -171,7 +171,7 @@ pub fn render(history: &[EpochRecord]) -> Result<Vec<u8>> {
             true,
             SeriesLabelPosition::LowerRight,
         )?;
-        let pct = |f: fn(&crate::trainer::EvalScores) -> f64| {
+        let pct = |f: fn(&EvalScores) -> f64| {
             over(&move |r: &EpochRecord| r.eval.as_ref().map(|e| 100.0 * f(e)))
         };
         let eval = [
@@ -199,16 +199,12 @@ pub fn write_png(history: &[EpochRecord], path: &Path) -> Result<()> {
     image::codecs::png::PngEncoder::new(&mut png)
         .write_image(&pixels, WIDTH, HEIGHT, image::ExtendedColorType::Rgb8)
         .map_err(plot_error)?;
-    vireid_data::cache::write_atomic(path, &png).map_err(|e| NnError::Write {
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    })
+    write_atomic(path, &png)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trainer::EvalScores;
 
     fn history(epochs: usize) -> Vec<EpochRecord> {
         (0..epochs)

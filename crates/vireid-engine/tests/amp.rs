@@ -4,10 +4,10 @@
 
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
-use vireid_nn::amp::{train_step_amp, LossScale, INITIAL_SCALE};
+use vireid_engine::amp::{train_step_amp, LossScale, INITIAL_SCALE};
+use vireid_engine::sgd::{Sgd, SgdConfig};
+use vireid_engine::step::train_step;
 use vireid_nn::network::{part_net, NetConfig, PartNet};
-use vireid_nn::sgd::{Sgd, SgdConfig};
-use vireid_nn::step::train_step;
 use vireid_nn::Depth;
 
 /// libtorch's generator is global and the tests run on parallel threads.

@@ -1,9 +1,12 @@
 //! Training configuration: presets that reproduce the reference's defaults per dataset, a
 //! TOML file that overrides any key (unknown keys are errors), saved resolved with each run.
 
-use crate::error::{NnError, Result};
+use crate::error::{EngineError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use vireid_augment::Preset;
+use vireid_data::{Dataset, Direction};
+use vireid_nn::{Depth, NetConfig};
 
 /// Largest image side a config may ask for: far above any re-ID size, far below what would
 /// exhaust memory in one batch.
@@ -15,11 +18,11 @@ const MAX_PREFETCH: usize = 64;
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// sysu, regdb or llcm.
-    pub dataset: String,
+    pub dataset: Dataset,
     /// RegDB's trial (1..10): which training lists; 0 elsewhere.
     pub trial: u32,
     /// resnet50 (the paper), resnet34 or resnet18.
-    pub backbone: String,
+    pub backbone: Depth,
     pub height: usize,
     pub width: usize,
     /// B: identities per batch.
@@ -47,7 +50,9 @@ pub struct TrainConfig {
     /// Gallery trials of the periodic evaluation (the reference's train.py uses trial 0 only).
     pub eval_trials: u32,
     /// Search direction of the periodic evaluation (v2t, t2v, v2i, i2v); default per dataset.
-    pub eval_direction: Option<String>,
+    /// Written as v2i or i2v; any of the four names reads.
+    #[serde(default, with = "direction_name")]
+    pub eval_direction: Option<Direction>,
     /// Flip test-time augmentation in the periodic evaluation (the reference's train.py
     /// leaves it out and its test.py puts it in; we use the same in both by default).
     pub eval_flip: bool,
@@ -68,6 +73,25 @@ pub struct TrainConfig {
     /// the CPU always trains in float32.
     #[serde(default = "yes")]
     pub amp: bool,
+}
+
+/// A direction as the short name configs have always held.
+mod direction_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use vireid_data::Direction;
+
+    pub fn serialize<S: Serializer>(d: &Option<Direction>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(d.short_name()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Direction>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|name| name.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 fn reference_backbone_lr_ratio() -> f64 {
@@ -94,16 +118,12 @@ impl TrainConfig {
 
     /// The reference's defaults for a dataset: ResNet-50, 384 x 192, B = 6, K = 4, lr 0.1,
     /// 151 epochs, evaluation every 2 epochs from epoch 2.
-    pub fn preset(dataset: &str) -> Result<TrainConfig> {
-        if !matches!(dataset, "sysu" | "regdb" | "llcm") {
-            return Err(NnError::Input(format!(
-                "unknown dataset {dataset:?}: expected sysu, regdb or llcm"
-            )));
-        }
-        Ok(TrainConfig {
-            dataset: dataset.to_string(),
-            trial: if dataset == "regdb" { 1 } else { 0 },
-            backbone: "resnet50".into(),
+    pub fn preset(dataset: Dataset) -> TrainConfig {
+        let spec = dataset.spec();
+        TrainConfig {
+            dataset,
+            trial: dataset.default_training_trial(),
+            backbone: Depth::R50,
             height: 384,
             width: 192,
             ids_per_batch: 6,
@@ -118,8 +138,9 @@ impl TrainConfig {
             eval_every: 2,
             eval_from: 2,
             eval_trials: 1,
-            // LLCM's train.py evaluates infrared-to-visible during training.
-            eval_direction: (dataset == "llcm").then(|| "i2v".to_string()),
+            // Written only where the training script differs from the test script (LLCM).
+            eval_direction: (spec.training_direction != spec.test_direction)
+                .then_some(spec.training_direction),
             eval_flip: true,
             rle: true,
             pad: None,
@@ -127,11 +148,56 @@ impl TrainConfig {
             seed: 0,
             prefetch: 2,
             amp: true,
-        })
+        }
+    }
+
+    /// The evaluation schedule: whether the periodic evaluation runs after `epoch`: every
+    /// `eval_every` epochs from `eval_from` and after the last epoch; never when `eval_every`
+    /// is 0.
+    pub fn evaluates_after(&self, epoch: usize) -> bool {
+        if self.eval_every == 0 {
+            return false;
+        }
+        let due = epoch >= self.eval_from && (epoch - self.eval_from) % self.eval_every == 0;
+        due || epoch + 1 == self.epochs
+    }
+
+    /// The search direction of the periodic evaluation.
+    pub fn eval_direction(&self) -> Direction {
+        self.eval_direction
+            .unwrap_or(self.dataset.spec().test_direction)
+    }
+
+    /// The network this config trains, for `classes` training identities.
+    pub fn net_config(&self, classes: i64) -> NetConfig {
+        NetConfig {
+            depth: self.backbone,
+            layer4: self.dataset.spec().layer4,
+            classes,
+        }
+    }
+
+    /// The training augmentation: the dataset's reference transform at this config's size
+    /// and padding, with or without RLE.
+    pub fn augmentation(&self) -> Preset {
+        let p = Preset::of(self.dataset).with_size(self.height, self.width);
+        let p = Preset {
+            pad: self.pad.unwrap_or(p.pad),
+            ..p
+        };
+        if self.rle {
+            p
+        } else {
+            Preset {
+                mrle: None,
+                rrle: None,
+                ..p
+            }
+        }
     }
 
     /// The preset of `dataset` with the keys of a TOML file laid over it.
-    pub fn from_toml(dataset: &str, path: &Path) -> Result<TrainConfig> {
+    pub fn from_toml(dataset: Dataset, path: &Path) -> Result<TrainConfig> {
         Self::read_overlay(path, |text| Self::overlay(dataset, text))
     }
     /// This config with the TOML file at `path` laid over it (errors name the file).
@@ -142,23 +208,27 @@ impl TrainConfig {
         path: &Path,
         apply: impl FnOnce(&str) -> std::result::Result<TrainConfig, String>,
     ) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path).map_err(|source| NnError::Io {
+        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        apply(&text).map_err(|why| NnError::Input(format!("{}: {why}", path.display())))
+        apply(&text).map_err(|why| EngineError::ConfigFile {
+            path: path.to_path_buf(),
+            why,
+        })
     }
 
     /// The preset with the keys of TOML `text` laid over it; unknown keys are refused.
-    pub fn overlay(dataset: &str, text: &str) -> std::result::Result<TrainConfig, String> {
+    pub fn overlay(dataset: Dataset, text: &str) -> std::result::Result<TrainConfig, String> {
         let over: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-        let dataset = over
-            .get("dataset")
-            .and_then(|v| v.as_str())
-            .unwrap_or(dataset)
-            .to_string();
-        let base = Self::preset(&dataset).map_err(|e| e.to_string())?;
-        base.with_overlay(text)
+        let dataset = match over.get("dataset") {
+            Some(v) => v
+                .clone()
+                .try_into::<Dataset>()
+                .map_err(|e| format!("dataset: {e}"))?,
+            None => dataset,
+        };
+        Self::preset(dataset).with_overlay(text)
     }
 
     /// This config with the keys of TOML `text` laid over it; unknown keys are refused.
@@ -176,31 +246,27 @@ impl TrainConfig {
     /// Every key checked against what training can use, before any file is read or written:
     /// the first problem found, naming the key and what was expected.
     pub fn validate(&self) -> Result<()> {
-        let bad = |key: &str, why: String| Err(NnError::Input(format!("config key {key}: {why}")));
-        if !matches!(self.dataset.as_str(), "sysu" | "regdb" | "llcm") {
-            return bad(
-                "dataset",
-                format!("{:?} is not sysu, regdb or llcm", self.dataset),
-            );
-        }
-        if self.dataset == "regdb" && !(1..=10).contains(&self.trial) {
-            return bad(
-                "trial",
-                format!("RegDB's trials are 1 to 10, got {}", self.trial),
-            );
-        }
-        if crate::resnet::Depth::by_name(&self.backbone).is_none() {
-            return bad(
-                "backbone",
-                format!("{:?} is not resnet18, resnet34 or resnet50", self.backbone),
-            );
+        let bad = |key: &'static str, why: String| Err(EngineError::Config { key, why });
+        if let Some(trials) = &self.dataset.spec().training_trials {
+            if !trials.contains(&self.trial) {
+                return bad(
+                    "trial",
+                    format!(
+                        "{}'s trials are {} to {}, got {}",
+                        self.dataset.spec().title,
+                        trials.start(),
+                        trials.end(),
+                        self.trial
+                    ),
+                );
+            }
         }
         for (key, v) in [("height", self.height), ("width", self.width)] {
             if !(1..=MAX_SIDE).contains(&v) {
                 return bad(key, format!("expected 1 to {MAX_SIDE} pixels, got {v}"));
             }
         }
-        crate::network::NetConfig::check_height(self.height).or_else(|why| bad("height", why))?;
+        NetConfig::check_height(self.height).or_else(|why| bad("height", why))?;
         if self.ids_per_batch < 2 {
             return bad(
                 "ids_per_batch",
@@ -213,7 +279,7 @@ impl TrainConfig {
         if self.images_per_id < 1 {
             return bad("images_per_id", "at least 1, got 0".into());
         }
-        let positive = |key: &str, v: f64| {
+        let positive = |key: &'static str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
@@ -251,11 +317,6 @@ impl TrainConfig {
                 );
             }
         }
-        if let Some(d) = &self.eval_direction {
-            if let Err(e) = d.parse::<vireid_data::Direction>() {
-                return bad("eval_direction", e.to_string());
-            }
-        }
         if self.prefetch > MAX_PREFETCH {
             return bad(
                 "prefetch",
@@ -276,17 +337,17 @@ mod tests {
 
     #[test]
     fn overlay_overrides_and_refuses_unknown_keys() {
-        let c = TrainConfig::overlay("sysu", "epochs = 3\nbackbone = \"resnet18\"").unwrap();
+        let c = TrainConfig::overlay(Dataset::Sysu, "epochs = 3\nbackbone = \"resnet18\"").unwrap();
         assert_eq!(c.epochs, 3);
-        assert_eq!(c.backbone, "resnet18");
+        assert_eq!(c.backbone, Depth::R18);
         assert_eq!(c.ids_per_batch, 6);
-        let err = TrainConfig::overlay("sysu", "epoch = 3").unwrap_err();
+        let err = TrainConfig::overlay(Dataset::Sysu, "epoch = 3").unwrap_err();
         assert!(err.contains("epoch"), "{err}");
-        let round = TrainConfig::overlay("sysu", &c.to_toml()).unwrap();
+        let round = TrainConfig::overlay(Dataset::Sysu, &c.to_toml()).unwrap();
         assert_eq!(round, c);
-        assert_eq!(TrainConfig::preset("regdb").unwrap().trial, 1);
+        assert_eq!(TrainConfig::preset(Dataset::Regdb).trial, 1);
         // The preset's schedule is the reference's.
-        let p = TrainConfig::preset("sysu").unwrap();
+        let p = TrainConfig::preset(Dataset::Sysu);
         for e in 0..151 {
             assert_eq!(p.lr_at(e), crate::schedule::learning_rate(0.1, e));
         }
@@ -294,15 +355,23 @@ mod tests {
 
     #[test]
     fn every_bad_value_is_refused_naming_its_key() {
-        let ok = TrainConfig::preset("sysu").unwrap();
+        let ok = TrainConfig::preset(Dataset::Sysu);
         ok.validate().unwrap();
-        TrainConfig::preset("regdb").unwrap().validate().unwrap();
-        let cases: [(&str, &str); 17] = [
+        TrainConfig::preset(Dataset::Regdb).validate().unwrap();
+        // Values that name nothing are refused when the file is read, naming the key.
+        for (toml, key) in [
+            ("backbone = \"resnet7\"", "backbone"),
+            ("eval_direction = \"sideways\"", "eval_direction"),
+            ("dataset = \"market\"", "dataset"),
+        ] {
+            let err = ok.with_overlay(toml).unwrap_err();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        let cases: [(&str, &str); 15] = [
             ("height = 0", "height"),
             ("width = 0", "width"),
             ("height = 60", "height"),
             ("width = 100000", "width"),
-            ("backbone = \"resnet7\"", "backbone"),
             ("ids_per_batch = 1", "ids_per_batch"),
             ("images_per_id = 0", "images_per_id"),
             ("lr = nan", "lr"),
@@ -313,7 +382,6 @@ mod tests {
             ("momentum = 1.0", "momentum"),
             ("epochs = 0", "epochs"),
             ("pad = 1000", "pad"),
-            ("eval_direction = \"sideways\"", "eval_direction"),
             ("backbone_lr_ratio = nan", "backbone_lr_ratio"),
         ];
         for (toml, key) in cases {
@@ -321,8 +389,7 @@ mod tests {
             let err = c.validate().unwrap_err().to_string();
             assert!(err.contains(&format!("config key {key}:")), "{toml}: {err}");
         }
-        let c = TrainConfig::preset("regdb")
-            .unwrap()
+        let c = TrainConfig::preset(Dataset::Regdb)
             .with_overlay("trial = 11")
             .unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("trial"));
@@ -331,7 +398,7 @@ mod tests {
     #[test]
     fn a_toml_file_lies_over_any_base_and_its_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let base = TrainConfig::overlay("sysu", "epochs = 7\nlr = 0.01").unwrap();
+        let base = TrainConfig::overlay(Dataset::Sysu, "epochs = 7\nlr = 0.01").unwrap();
         let file = dir.path().join("over.toml");
         std::fs::write(&file, "epochs = 3").unwrap();
         let c = base.with_toml_file(&file).unwrap();
@@ -342,5 +409,58 @@ mod tests {
         let missing = dir.path().join("missing.toml");
         let err = base.with_toml_file(&missing).unwrap_err().to_string();
         assert!(err.contains("missing.toml"), "{err}");
+    }
+
+    #[test]
+    fn typed_fields_are_written_as_the_strings_configs_have_always_held() {
+        let text = TrainConfig::preset(Dataset::Llcm).to_toml();
+        for line in [
+            "dataset = \"llcm\"",
+            "backbone = \"resnet50\"",
+            "eval_direction = \"i2v\"",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+        // Every name a user may have written reads, and means the same search.
+        for (name, d) in [
+            ("t2v", Direction::InfraredToVisible),
+            ("i2v", Direction::InfraredToVisible),
+            ("v2t", Direction::VisibleToInfrared),
+        ] {
+            let c = TrainConfig::overlay(
+                Dataset::Regdb,
+                &format!("eval_direction = \"{name}\"\nbackbone = \"resnet18\""),
+            )
+            .unwrap();
+            assert_eq!((c.eval_direction, c.backbone), (Some(d), Depth::R18));
+        }
+        assert_eq!(TrainConfig::preset(Dataset::Sysu).eval_direction, None);
+        assert_eq!(
+            TrainConfig::preset(Dataset::Sysu).eval_direction(),
+            Direction::InfraredToVisible
+        );
+    }
+
+    #[test]
+    fn the_evaluation_schedule_is_the_reference_s_plus_the_last_epoch() {
+        let c = TrainConfig::preset(Dataset::Sysu);
+        let due: Vec<usize> = (0..c.epochs).filter(|&e| c.evaluates_after(e)).collect();
+        // Every second epoch from epoch 2 up to the last (150 of 0..=150).
+        assert_eq!(due[..3], [2, 4, 6]);
+        assert_eq!(*due.last().unwrap(), 150);
+        assert_eq!(due.len(), 75);
+        let never = TrainConfig {
+            eval_every: 0,
+            ..c.clone()
+        };
+        assert!((0..c.epochs).all(|e| !never.evaluates_after(e)));
+        let short = TrainConfig {
+            epochs: 5,
+            eval_every: 3,
+            eval_from: 0,
+            ..c
+        };
+        let due: Vec<usize> = (0..5).filter(|&e| short.evaluates_after(e)).collect();
+        assert_eq!(due, [0, 3, 4]);
     }
 }

@@ -7,9 +7,9 @@ use tch::Device;
 use vireid_data::cache::{prepare, CachePaths, ImageCache};
 use vireid_data::synth::{generate, SynthConfig};
 use vireid_data::{train_set, Dataset, Size};
-use vireid_nn::config::TrainConfig;
-use vireid_nn::step::StepLosses;
-use vireid_nn::trainer::{
+use vireid_engine::config::TrainConfig;
+use vireid_engine::step::StepLosses;
+use vireid_engine::trainer::{
     train, EpochRecord, EvalScores, Observer, Outcome, RunOptions, RunState, TrainData,
 };
 use vireid_nn::PartNet;
@@ -34,8 +34,8 @@ fn data(root: &Path) -> TrainData {
 }
 
 fn config() -> TrainConfig {
-    let mut c = TrainConfig::preset("sysu").unwrap();
-    c.backbone = "resnet18".into();
+    let mut c = TrainConfig::preset(Dataset::Sysu);
+    c.backbone = vireid_nn::Depth::R18;
     c.height = H;
     c.width = W;
     c.ids_per_batch = 3;
@@ -89,7 +89,7 @@ fn run(
         resumed_from: Vec::new(),
         steps_per_epoch: 0,
     };
-    let mut never = |_: &PartNet| -> vireid_nn::Result<EvalScores> { unreachable!() };
+    let mut never = |_: &PartNet| -> vireid_engine::Result<EvalScores> { unreachable!() };
     let (outcome, state) = train(
         &config(),
         data,

@@ -1,7 +1,7 @@
 //! The losses of SPEC section 5: cross-entropy on the four classifiers and batch-hard triplet
 //! on the four pooled (pre-BNNeck) features, stripes averaged, plus the global part.
 
-use crate::error::{NnError, Result};
+use crate::error::{EngineError, Result};
 use tch::{Kind, Tensor};
 
 /// The triplet margin of the reference.
@@ -26,9 +26,7 @@ pub fn batch_hard_triplet(features: &Tensor, labels: &Tensor, margin: f64) -> Re
     let same = labels.unsqueeze(0).eq_tensor(&labels.unsqueeze(1));
     // The reference raises on a batch of one identity (no negative); say so instead.
     if same.all().int64_value(&[]) != 0 {
-        return Err(NnError::Input(
-            "the triplet loss needs at least two identities in a batch".into(),
-        ));
+        return Err(EngineError::OneIdentity);
     }
     let hardest_positive = dist
         .masked_fill(&same.logical_not(), f64::NEG_INFINITY)

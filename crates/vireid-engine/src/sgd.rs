@@ -7,10 +7,10 @@
 //! not even variables here).
 
 use crate::error::Result;
-use crate::network::{GROUP_BACKBONE, GROUP_HEADS};
 use std::collections::BTreeMap;
 use tch::nn::VarStore;
 use tch::Tensor;
+use vireid_nn::network::{GROUP_BACKBONE, GROUP_HEADS};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SgdConfig {
@@ -184,7 +184,7 @@ impl Sgd {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(crate::NnError::Input(problems.join("; ")))
+            Err(crate::EngineError::OptimizerState(problems))
         }
     }
 }

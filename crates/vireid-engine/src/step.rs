@@ -2,10 +2,10 @@
 
 use crate::error::Result;
 use crate::loss::part_losses;
-use crate::network::PartNet;
 use crate::sgd::Sgd;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
+use vireid_nn::PartNet;
 
 /// The loss terms of a step, as numbers.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]

@@ -9,11 +9,11 @@
 
 use crate::error::Result;
 use crate::loss::part_losses;
-use crate::network::PartNet;
 use crate::sgd::Sgd;
 use crate::step::StepLosses;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
+use vireid_nn::PartNet;
 
 pub const INITIAL_SCALE: f64 = 65536.0;
 pub const GROWTH_INTERVAL: usize = 2000;

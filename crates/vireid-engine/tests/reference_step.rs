@@ -12,8 +12,8 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use tch::{Device, Tensor};
-use vireid_nn::sgd::{Sgd, SgdConfig};
-use vireid_nn::step::train_step;
+use vireid_engine::sgd::{Sgd, SgdConfig};
+use vireid_engine::step::train_step;
 use vireid_nn::weights;
 
 /// The heads' learning rate (the backbone's is a tenth). On the oracle's random weights the
@@ -31,7 +31,8 @@ fn images(path: &Path) -> Tensor {
 fn check(args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/reference_step.py");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../vireid-nn/tests/oracle/reference_step.py");
     let out = Command::new(python())
         .arg(script)
         .arg("--out")

@@ -1,0 +1,92 @@
+use std::path::PathBuf;
+
+/// Everything that can stop a job. Errors of the crates below pass through whole
+/// (`transparent`), so their causes (an OS error, a decoder's message) stay in the chain that
+/// the command line prints.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Network(#[from] vireid_nn::NnError),
+    #[error(transparent)]
+    Data(#[from] vireid_data::DataError),
+    #[error(transparent)]
+    Augment(#[from] vireid_augment::AugmentError),
+    #[error(transparent)]
+    Evaluation(#[from] vireid_eval::EvalError),
+    #[error("libtorch")]
+    Torch(#[from] tch::TchError),
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A config key out of range (or naming something that does not exist).
+    #[error("config key {key}: {why}")]
+    Config { key: &'static str, why: String },
+    /// A TOML config file that does not parse or names an unknown key.
+    #[error("{path}: {why}")]
+    ConfigFile { path: PathBuf, why: String },
+    #[error("{path}: not a vireid run state")]
+    State {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{dir} already holds a run; pass --resume to continue it or choose another folder")]
+    RunExists { dir: PathBuf },
+    #[error(
+        "{dir} was trained with another config; resume with the saved one ({saved}), or train \
+         into a new folder"
+    )]
+    ConfigChanged { dir: PathBuf, saved: PathBuf },
+    #[error("the {what} cache holds {found} images but the config trains at {wanted}")]
+    CacheSize {
+        what: &'static str,
+        found: String,
+        wanted: String,
+    },
+    #[error("the loss became {loss} at epoch {epoch}, step {step}: lower the lr")]
+    Diverged {
+        loss: f64,
+        epoch: usize,
+        step: usize,
+    },
+    #[error("{path}: a {found} network, but the previous trials' was {previous}")]
+    MixedCheckpoints {
+        path: PathBuf,
+        found: String,
+        previous: String,
+    },
+    #[error("cannot encode {path}")]
+    Encode {
+        path: std::path::PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+    #[error("drawing the training curves: {0}")]
+    Plot(String),
+    #[error("the optimiser state does not fit the network: {}", .0.join("; "))]
+    OptimizerState(Vec<String>),
+    #[error("the triplet loss needs at least two identities in a batch")]
+    OneIdentity,
+    /// The demo's folder holds something the demo did not make, or was made otherwise.
+    #[error("{0}")]
+    Demo(String),
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// The project's atomic write (temporary file, fsync, rename), with this crate's error.
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    vireid_data::atomic::write_atomic(path, bytes).map_err(|source| EngineError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}

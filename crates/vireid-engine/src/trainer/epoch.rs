@@ -1,0 +1,100 @@
+//! One epoch of steps: batches from the prefetcher, one optimisation step each (float32, or
+//! autocast with the loss scale on CUDA), the running sums, and a stop request honoured
+//! between steps.
+
+use super::prefetch::{epoch_seed, produce, Prepared};
+use super::records::Partial;
+use super::{Observer, TrainData};
+use crate::amp::{train_step_amp, LossScale};
+use crate::config::TrainConfig;
+use crate::error::{EngineError, Result};
+use crate::sgd::Sgd;
+use crate::step::train_step;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+use tch::{Device, Tensor};
+use vireid_augment::Preset;
+use vireid_data::sampler::Batch;
+use vireid_nn::PartNet;
+
+/// What an epoch trains with.
+pub(crate) struct Stepper<'a> {
+    pub net: &'a PartNet,
+    pub sgd: &'a mut Sgd,
+    pub device: Device,
+    /// Mixed precision (CUDA with `amp` only).
+    pub amp: bool,
+    pub loss_scale: &'a mut LossScale,
+}
+
+/// Runs `batches` of epoch `epoch` from `tally.steps` on, adding to `tally`. Returns whether
+/// it stopped early on request (the tally then says how far it got).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_epoch(
+    config: &TrainConfig,
+    data: &TrainData,
+    preset: &Preset,
+    batches: &[Batch],
+    epoch: usize,
+    tally: &mut Partial,
+    stepper: Stepper<'_>,
+    stop: &AtomicBool,
+    observer: &mut dyn Observer,
+) -> Result<bool> {
+    let skip = tally.steps;
+    let bk = config.ids_per_batch * config.images_per_id;
+    let shape = [bk as i64, 3, config.height as i64, config.width as i64];
+    let seed = epoch_seed(config.seed, epoch);
+    let start = Instant::now();
+    let earlier = tally.seconds;
+    let Stepper {
+        net,
+        sgd,
+        device,
+        amp,
+        loss_scale,
+    } = stepper;
+    let stopped = std::thread::scope(|scope| -> Result<bool> {
+        let (tx, rx) = sync_channel::<Result<Prepared>>(config.prefetch.max(1));
+        scope.spawn(move || produce(data, preset, batches, skip, seed, tx));
+        loop {
+            let asked = Instant::now();
+            let Ok(prepared) = rx.recv() else { break };
+            tally.waiting += asked.elapsed().as_secs_f64();
+            let stepping_from = Instant::now();
+            let p = prepared?;
+            let vis = Tensor::from_slice(&p.visible).view(shape).to_device(device);
+            let thr = Tensor::from_slice(&p.thermal).view(shape).to_device(device);
+            let labels = Tensor::from_slice(&p.labels).to_device(device);
+            // The same step but for autocast and the loss scale (see amp.rs).
+            let losses = if amp {
+                train_step_amp(net, sgd, loss_scale, &vis, &thr, &labels)?
+            } else {
+                train_step(net, sgd, &vis, &thr, &labels)?
+            };
+            if !losses.total.is_finite() {
+                return Err(EngineError::Diverged {
+                    loss: losses.total,
+                    epoch,
+                    step: tally.steps,
+                });
+            }
+            tally.stepping += stepping_from.elapsed().as_secs_f64();
+            tally.sums.total += losses.total;
+            tally.sums.identity += losses.identity;
+            tally.sums.triplet += losses.triplet;
+            tally.steps += 1;
+            let rate =
+                ((tally.steps - skip) * 2 * bk) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            observer.step(&losses, rate);
+            if tally.steps < batches.len() && stop.load(Ordering::SeqCst) {
+                // Leaving the loop drops the receiver: the producer stops at its next send.
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    });
+    tally.seconds = earlier + start.elapsed().as_secs_f64();
+    stopped
+}

@@ -1,0 +1,133 @@
+//! The features folder: what `vireid test --save-features` writes and `vireid metrics
+//! --features` reads, in one place. Per side (query or gallery) four `.npy` files named
+//! `<prefix>_{pool,bn,ids,cams}.npy`: float32 N x D features, int64 ids and cameras. The
+//! prefixes: `query` for a query every trial shares (SYSU-MM01, LLCM), `trial<T>_query` for a
+//! trial's own query (RegDB), `trial<T>_gallery` for each trial's gallery.
+
+use crate::npy::{read_labels, read_matrix, write_atomic};
+use anyhow::{bail, Context, Result};
+use ndarray::{Array1, Array2, ArrayView2};
+use std::path::{Path, PathBuf};
+use vireid_data::Dataset;
+use vireid_eval::{Features, Labels};
+
+fn file(dir: &Path, prefix: &str, name: &str) -> PathBuf {
+    dir.join(format!("{prefix}_{name}.npy"))
+}
+
+/// The prefix of a shared query, of trial `t`'s own query, and of its gallery.
+pub const SHARED_QUERY: &str = "query";
+pub fn trial_query(t: u32) -> String {
+    format!("trial{t}_query")
+}
+pub fn trial_gallery(t: u32) -> String {
+    format!("trial{t}_gallery")
+}
+
+/// Writes one side's four files (each atomically).
+pub fn write_side(
+    dir: &Path,
+    prefix: &str,
+    features: (ArrayView2<'_, f32>, ArrayView2<'_, f32>),
+    ids: &[i64],
+    cams: &[i64],
+) -> Result<()> {
+    write_atomic(&file(dir, prefix, "pool"), &features.0)?;
+    write_atomic(&file(dir, prefix, "bn"), &features.1)?;
+    write_atomic(&file(dir, prefix, "ids"), &Array1::from(ids.to_vec()))?;
+    write_atomic(&file(dir, prefix, "cams"), &Array1::from(cams.to_vec()))
+}
+
+/// Features and labels of one side, as read from a folder.
+pub struct Side {
+    pub pool: Array2<f32>,
+    pub bn: Array2<f32>,
+    pub ids: Vec<i64>,
+    pub cams: Option<Vec<i64>>,
+}
+
+impl Side {
+    /// A side's four files; the cameras may be absent only where `protocol` does not use them.
+    pub fn load(dir: &Path, prefix: &str, protocol: Dataset) -> Result<Side> {
+        let cams = file(dir, prefix, "cams");
+        if !cams.exists() && protocol.needs_cameras() {
+            bail!(
+                "{} is missing: the {} protocol needs the camera of every image",
+                cams.display(),
+                protocol.name()
+            );
+        }
+        Ok(Side {
+            pool: read_matrix(&file(dir, prefix, "pool"), "pool features")?.into_f32(),
+            bn: read_matrix(&file(dir, prefix, "bn"), "bn features")?.into_f32(),
+            ids: read_labels(&file(dir, prefix, "ids"), "ids")?,
+            cams: if cams.exists() {
+                Some(read_labels(&cams, "cameras")?)
+            } else {
+                None
+            },
+        })
+    }
+
+    pub fn features(&self) -> Features<'_> {
+        Features {
+            pool: self.pool.view(),
+            bn: self.bn.view(),
+        }
+    }
+
+    pub fn labels(&self) -> Labels<'_> {
+        Labels {
+            ids: &self.ids,
+            cams: self.cams.as_deref(),
+        }
+    }
+}
+
+/// One trial read from a folder: its number, its own query if it has one, its gallery.
+pub type TrialSides = (u32, Option<Side>, Side);
+
+/// Every side in `dir`: the shared query, if any, and each trial's sides, trials ascending.
+pub fn read(dir: &Path, protocol: Dataset) -> Result<(Option<Side>, Vec<TrialSides>)> {
+    let trials = trial_numbers(dir)?;
+    let shared = if file(dir, SHARED_QUERY, "pool").exists() {
+        Some(Side::load(dir, SHARED_QUERY, protocol)?)
+    } else {
+        None
+    };
+    let mut sides = Vec::new();
+    for &t in &trials {
+        let query = if file(dir, &trial_query(t), "pool").exists() {
+            Some(Side::load(dir, &trial_query(t), protocol)?)
+        } else if shared.is_none() {
+            bail!(
+                "{}: trial {t} has no query (need query_pool.npy or trial{t}_query_pool.npy)",
+                dir.display()
+            );
+        } else {
+            None
+        };
+        sides.push((t, query, Side::load(dir, &trial_gallery(t), protocol)?));
+    }
+    Ok((shared, sides))
+}
+
+/// Trial numbers present in the folder, ascending.
+fn trial_numbers(dir: &Path) -> Result<Vec<u32>> {
+    let mut trials = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix("trial") {
+            if let Some((num, "gallery_pool.npy")) = rest.split_once('_') {
+                if let Ok(t) = num.parse() {
+                    trials.push(t);
+                }
+            }
+        }
+    }
+    trials.sort_unstable();
+    if trials.is_empty() {
+        bail!("{}: no trial<T>_gallery_pool.npy files", dir.display());
+    }
+    Ok(trials)
+}
