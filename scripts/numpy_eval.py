@@ -1,7 +1,7 @@
 """The reference's way of evaluating a feature folder, restated in numpy for benchmarks:
 float64 features, np.matmul per score, np.argsort of every row, then a Python loop over the
-queries with the protocol's removal, np.unique for the distinct-id CMC, AP and INP (SPEC
-section 7). Prints one JSON line: seconds (total), seconds_metrics, and the fused scores.
+queries with the protocol's removal, np.unique for the distinct-id CMC, AP and INP (see
+docs/reference-behaviour.md, Evaluation). Prints one JSON line: seconds (total), seconds_metrics, and the fused scores.
 
 usage: numpy_eval.py FOLDER [ALPHA]
 (`sysu_metrics` is also imported by bench_startup.py as the reference's eval_sysu.)

@@ -2,9 +2,10 @@
 //! per transform forced on, so that a person can see what each does. Raw RGB out; the caller
 //! encodes it (the `augment` command and the demo's report).
 
+use crate::draws::Trace;
 use crate::error::AugmentError;
 use crate::params::{ChannelExchange, Erasing, Mrle, Preset, Rrle};
-use crate::pipeline::{augment_one, image_rng, Scratch, SourceImage, Trace};
+use crate::pipeline::{augment_one, image_rng, Scratch, SourceImage};
 
 /// White pixels between the cells.
 const GAP: usize = 4;

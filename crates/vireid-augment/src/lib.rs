@@ -3,6 +3,7 @@
 //! CAJ channel exchange, as presets equal to the reference's pipelines, turning uint8 images
 //! into the network's normalised float32 NCHW batch.
 
+pub mod draws;
 pub mod error;
 pub mod grid;
 pub mod params;
@@ -11,8 +12,9 @@ pub mod region;
 pub mod test_time;
 pub mod transforms;
 
+pub use draws::{RrleStep, Trace};
 pub use error::AugmentError;
 pub use grid::{grid, Grid, GridRow, MAX_GRID_VIEWS};
 pub use params::{ChannelExchange, Erasing, Mrle, Preset, Regions, Rrle};
-pub use pipeline::{augment_batch, augment_one, image_rng, RrleStep, Scratch, SourceImage, Trace};
+pub use pipeline::{augment_batch, augment_one, image_rng, Scratch, SourceImage};
 pub use region::Region;

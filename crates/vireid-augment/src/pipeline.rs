@@ -6,14 +6,15 @@
 //! scaling x by f is n * f + (mean / std) (f - 1) in normalised units, and a fill value e is
 //! (e - mean) / std. Channel exchange, when enabled, is a last pass.
 
+use crate::draws::{exchange_choice, happens, mrle_weights, RrleStep, Trace};
 use crate::error::AugmentError;
 use crate::params::Preset;
-use crate::region::{attempt, Region};
+use crate::region::attempt;
+use crate::transforms::exchange;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution};
 use rayon::prelude::*;
-use serde::Serialize;
 
 /// A source image: `height x width x 3` bytes, row-major (the cache's layout).
 #[derive(Debug, Clone, Copy)]
@@ -21,35 +22,6 @@ pub struct SourceImage<'a> {
     pub pixels: &'a [u8],
     pub height: usize,
     pub width: usize,
-}
-
-/// One region radical RLE rescaled, and the Beta draws of its channels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct RrleStep {
-    pub region: Region,
-    pub alpha: [f32; 3],
-    /// The factor applied per channel: alpha / max(region), or 1 where the region was all
-    /// zero (the reference would divide by zero there).
-    pub factor: [f32; 3],
-}
-
-/// What happened to one image: every random decision, for tests and pictures.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Trace {
-    pub grayscale: bool,
-    pub top: usize,
-    pub left: usize,
-    pub flip: bool,
-    pub mrle: Option<[f32; 3]>,
-    /// Regions radical RLE used, when it ran.
-    pub rrle: Option<Vec<RrleStep>>,
-    /// Attempts radical RLE drew, used or not.
-    pub rrle_attempts: usize,
-    /// The smallest accumulated scale when radical RLE stopped.
-    pub rrle_min_scale: Option<f32>,
-    pub erased: Option<Region>,
-    /// Channel exchange: 0, 1, 2 = that channel everywhere, 3 = grey, 4 = unchanged.
-    pub exchange: Option<u8>,
 }
 
 /// Scratch memory reused across images of one worker.
@@ -117,11 +89,6 @@ fn check(preset: &Preset, src: &SourceImage, out: &[f32]) -> Result<(), AugmentE
     Ok(())
 }
 
-/// Python's `random.uniform(0, 1) > p` test, inverted: applied with probability p.
-pub(crate) fn happens(rng: &mut impl Rng, p: f64) -> bool {
-    p > 0.0 && rng.random::<f64>() <= p
-}
-
 fn beta(rng: &mut impl Rng, b: f64) -> f32 {
     Beta::new(b, b).expect("positive beta").sample(rng) as f32
 }
@@ -145,7 +112,7 @@ pub fn augment_one(
     };
     if let Some(m) = preset.mrle {
         if happens(rng, m.p) {
-            t.mrle = Some(crate::transforms::mrle_weights(rng, m.beta));
+            t.mrle = Some(mrle_weights(rng, m.beta));
         }
     }
     base_pass(
@@ -395,46 +362,6 @@ fn radical(
         }
     }
     t.rrle = Some(steps);
-}
-
-/// The CAJ draw: `randint(0, 3)`; 0..=2 copy that channel, 3 is grey with probability
-/// `grey_p` (returned as 3) or nothing (returned as 4).
-pub(crate) fn exchange_choice(rng: &mut impl Rng, ce: &crate::params::ChannelExchange) -> u8 {
-    let idx = rng.random_range(0..=3u8);
-    if idx < 3 {
-        idx
-    } else if happens(rng, ce.grey_p) {
-        3
-    } else {
-        4
-    }
-}
-
-/// The CAJ channel augmentation on normalised planes.
-pub(crate) fn exchange(out: &mut [f32], plane: usize, choice: u8) {
-    let (r, rest) = out.split_at_mut(plane);
-    let (g, b) = rest.split_at_mut(plane);
-    match choice {
-        0 => {
-            g.copy_from_slice(r);
-            b.copy_from_slice(r);
-        }
-        1 => {
-            r.copy_from_slice(g);
-            b.copy_from_slice(g);
-        }
-        2 => {
-            r.copy_from_slice(b);
-            g.copy_from_slice(b);
-        }
-        3 => {
-            for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
-                let grey = 0.2989 * *r + 0.587 * *g + 0.114 * *b;
-                (*r, *g, *b) = (grey, grey, grey);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// The random stream of image `index` of a run seeded with `seed`: independent of thread

@@ -1,5 +1,6 @@
-//! The test transform (SPEC section 2): to-tensor and normalise, for images that are already
-//! resized. One fused pass from interleaved RGB bytes into a planar float32 slot of a batch.
+//! The test transform (docs/reference-behaviour.md, Training augmentation): to-tensor and
+//! normalise, for images that are already resized. One fused pass from interleaved RGB bytes into a
+//! planar float32 slot of a batch.
 
 /// Writes `rgb` (H x W x 3 bytes) as normalised C x H x W floats into `out`, with the exact
 /// arithmetic of torchvision's ToTensor then Normalize: (byte / 255 - mean) / std in f32.

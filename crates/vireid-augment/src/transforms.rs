@@ -3,8 +3,9 @@
 //! other in a preset's order; the fused pipeline (`augment_one`) must give the same result
 //! from the same random stream, which the tests check.
 
+pub use crate::draws::mrle_weights;
+use crate::draws::{exchange_choice, happens, RrleStep, Trace};
 use crate::params::{Preset, Regions};
-use crate::pipeline::{exchange, exchange_choice, happens, RrleStep, Trace};
 use crate::region::{attempt, Region};
 use rand::Rng;
 use rand_distr::{Beta, Distribution};
@@ -109,18 +110,6 @@ pub fn mrle(t: &mut ChwTensor, weights: [f32; 3]) {
         for c in 0..3 {
             t.data[c * plane + i] = g;
         }
-    }
-}
-
-/// Draws MRLE's weights: three Beta(beta, beta) draws divided by their sum.
-pub fn mrle_weights(rng: &mut impl Rng, beta: f64) -> [f32; 3] {
-    let d = Beta::new(beta, beta).expect("positive beta");
-    let draws: [f32; 3] = std::array::from_fn(|_| d.sample(rng) as f32);
-    let sum: f32 = draws.iter().sum();
-    if sum > 0.0 {
-        draws.map(|v| v / sum)
-    } else {
-        [1.0 / 3.0; 3]
     }
 }
 
@@ -245,4 +234,31 @@ pub fn compose(preset: &Preset, src: &HwcImage, rng: &mut impl Rng) -> (ChwTenso
         t.exchange = Some(choice);
     }
     (x, t)
+}
+
+/// The CAJ channel augmentation on normalised planes.
+pub(crate) fn exchange(out: &mut [f32], plane: usize, choice: u8) {
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    match choice {
+        0 => {
+            g.copy_from_slice(r);
+            b.copy_from_slice(r);
+        }
+        1 => {
+            r.copy_from_slice(g);
+            b.copy_from_slice(g);
+        }
+        2 => {
+            r.copy_from_slice(b);
+            g.copy_from_slice(b);
+        }
+        3 => {
+            for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
+                let grey = 0.2989 * *r + 0.587 * *g + 0.114 * *b;
+                (*r, *g, *b) = (grey, grey, grey);
+            }
+        }
+        _ => {}
+    }
 }

@@ -1,4 +1,4 @@
-//! The augmentation pipeline: exact where the SPEC is deterministic, statistical (fixed
+//! The augmentation pipeline: exact where the reference behaviour is deterministic, statistical (fixed
 //! seeds, bounds from the distributions) where it is random, and never NaN.
 
 use rand::{Rng, SeedableRng};
@@ -70,7 +70,7 @@ fn geometry_and_normalize_are_exact() {
         let (out, t) = run(&p, &img, h, w, &mut rng);
         seen_flip[t.flip as usize] = true;
         assert!(t.top <= 2 * p.pad && t.left <= 2 * p.pad);
-        // Statement of the SPEC: pad 10 with zeros, crop at (top, left), flip, /255, normalise.
+        // The reference behaviour: pad 10 with zeros, crop at (top, left), flip, /255, normalise.
         let (ph, pw) = (h + 2 * p.pad, w + 2 * p.pad);
         let mut padded = vec![0u8; ph * pw * 3];
         for y in 0..h {

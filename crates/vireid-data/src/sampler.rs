@@ -1,5 +1,5 @@
-//! The identity sampler of SPEC section 3: each batch holds B distinct people, and K visible
-//! and K thermal images of each, drawn with replacement within the person.
+//! The identity sampler of docs/reference-behaviour.md (Sampler): each batch holds B distinct
+//! people, and K visible and K thermal images of each, drawn with replacement within the person.
 
 use crate::error::{DataError, Result};
 use rand::seq::index::sample;

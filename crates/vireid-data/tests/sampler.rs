@@ -1,4 +1,4 @@
-//! The identity sampler (SPEC section 3).
+//! The identity sampler (docs/reference-behaviour.md, Sampler).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -225,7 +225,7 @@ impl TrainConfig {
             Some(v) => v
                 .clone()
                 .try_into::<Dataset>()
-                .map_err(|e| format!("dataset: {e}"))?,
+                .map_err(|e| format!("config key dataset: {}", e.message().trim()))?,
             None => dataset,
         };
         Self::preset(dataset).with_overlay(text)
@@ -234,13 +234,23 @@ impl TrainConfig {
     /// This config with the keys of TOML `text` laid over it; unknown keys are refused.
     pub fn with_overlay(&self, text: &str) -> std::result::Result<TrainConfig, String> {
         let over: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-        let mut table: toml::Table = toml::Table::try_from(self).map_err(|e| e.to_string())?;
-        for (k, v) in over {
-            table.insert(k, v);
-        }
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| e.to_string())
+        let base: toml::Table = toml::Table::try_from(self).map_err(|e| e.to_string())?;
+        let with = |keys: &mut dyn Iterator<Item = (&String, &toml::Value)>| {
+            let mut table = base.clone();
+            for (k, v) in keys {
+                table.insert(k.clone(), v.clone());
+            }
+            toml::Value::Table(table).try_into::<TrainConfig>()
+        };
+        with(&mut over.iter()).map_err(|all| {
+            // Name the key at fault: the first that fails when laid over the base alone.
+            over.iter()
+                .find_map(|(k, v)| {
+                    let e = with(&mut std::iter::once((k, v))).err()?;
+                    Some(format!("config key {k}: {}", e.message().trim()))
+                })
+                .unwrap_or_else(|| all.to_string())
+        })
     }
 
     /// Every key checked against what training can use, before any file is read or written:
@@ -342,7 +352,7 @@ mod tests {
         assert_eq!(c.backbone, Depth::R18);
         assert_eq!(c.ids_per_batch, 6);
         let err = TrainConfig::overlay(Dataset::Sysu, "epoch = 3").unwrap_err();
-        assert!(err.contains("epoch"), "{err}");
+        assert!(err.starts_with("config key epoch:"), "{err}");
         let round = TrainConfig::overlay(Dataset::Sysu, &c.to_toml()).unwrap();
         assert_eq!(round, c);
         assert_eq!(TrainConfig::preset(Dataset::Regdb).trial, 1);
@@ -365,7 +375,10 @@ mod tests {
             ("dataset = \"market\"", "dataset"),
         ] {
             let err = ok.with_overlay(toml).unwrap_err();
-            assert!(err.contains(key), "{toml}: {err}");
+            assert!(
+                err.starts_with(&format!("config key {key}:")),
+                "{toml}: {err}"
+            );
         }
         let cases: [(&str, &str); 15] = [
             ("height = 0", "height"),

@@ -1,5 +1,6 @@
-//! The losses of SPEC section 5: cross-entropy on the four classifiers and batch-hard triplet
-//! on the four pooled (pre-BNNeck) features, stripes averaged, plus the global part.
+//! The losses of docs/reference-behaviour.md (Losses): cross-entropy on the four classifiers and
+//! batch-hard triplet on the four pooled (pre-BNNeck) features, stripes averaged, plus the global
+//! part.
 
 use crate::error::{EngineError, Result};
 use tch::{Kind, Tensor};

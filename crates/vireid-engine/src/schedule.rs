@@ -1,4 +1,5 @@
-//! The reference's learning-rate schedule (SPEC section 6), by 0-based epoch.
+//! The reference's learning-rate schedule (docs/reference-behaviour.md, Optimisation), by 0-based
+//! epoch.
 
 /// lr of the heads at `epoch`: linear warm-up over 10 epochs, then steps at 20, 80 and 120.
 /// The backbone runs at a tenth of it.

@@ -1,5 +1,5 @@
-//! The counting algorithm against a literal statement of SPEC section 7: sort each row
-//! (stable, ties by gallery index), drop what the protocol drops, walk the list.
+//! The counting algorithm against a literal statement of docs/reference-behaviour.md (Evaluation):
+//! sort each row (stable, ties by gallery index), drop what the protocol drops, walk the list.
 
 use ndarray::Array2;
 use proptest::prelude::*;

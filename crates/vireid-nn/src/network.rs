@@ -1,6 +1,6 @@
-//! The two-stream part network (SPEC section 4): separate visible and thermal stems, shared
-//! layer1..layer3 (and layer4 unless the width is the RegDB one), three horizontal stripes
-//! plus the whole map pooled, four BNNecks with frozen bias and four bias-free classifiers.
+//! The two-stream part network (docs/reference-behaviour.md, Network): separate visible and thermal
+//! stems, shared layer1..layer3 (and layer4 unless the width is the RegDB one), three horizontal
+//! stripes plus the whole map pooled, four BNNecks with frozen bias and four bias-free classifiers.
 
 use crate::resnet::{self, Depth, Layer, Stem};
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,8 @@ impl NetConfig {
     }
 }
 
-/// Optimiser groups: the backbone learns at 0.1 lr, the heads at lr (SPEC section 6).
+/// Optimiser groups: the backbone learns at 0.1 lr, the heads at lr (docs/reference-behaviour.md,
+/// Optimisation).
 pub const GROUP_BACKBONE: usize = 0;
 pub const GROUP_HEADS: usize = 1;
 
@@ -152,7 +153,7 @@ pub fn part_net(root: &nn::Path, config: NetConfig) -> PartNet {
     let mut cin = 64;
     let stages = if config.layer4 { 4 } else { 3 };
     for (i, &blocks) in depth.blocks().iter().enumerate().take(stages) {
-        // layer4 keeps stride 1 (SPEC: last_conv_stride = 1).
+        // layer4 keeps stride 1 (the reference's last_conv_stride = 1).
         let stride = if i == 0 || i == 3 { 1 } else { 2 };
         let name = format!("layer{}", i + 1);
         layers.push(resnet::layer(

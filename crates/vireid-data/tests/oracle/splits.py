@@ -1,4 +1,4 @@
-"""An independent statement of the SYSU-MM01 / LLCM / RegDB split rules (SPEC section 1),
+"""An independent statement of the SYSU-MM01 / LLCM / RegDB split rules (docs/reference-behaviour.md, Datasets),
 written with CPython's own `random`, to check vireid's lists on trees for which no reference
 output is committed (synthetic trees, multi-shot galleries).
 

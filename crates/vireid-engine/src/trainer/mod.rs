@@ -1,7 +1,7 @@
 //! The training loop: identity-sampled batches augmented on a background thread while the
 //! current step runs, the reference's schedule, evaluation every few epochs keeping the best
 //! checkpoint, and a run folder that a killed run resumes from with the same final weights
-//! as an uninterrupted one (the rules: docs/reference-behaviour.md, "Training").
+//! as an uninterrupted one (docs/reference-behaviour.md, Training loop).
 //!
 //! Every random stream derives from the one seed: libtorch's (initialisation only), the
 //! sampler's (one ChaCha stream per epoch) and the augmentation's (one per image, indexed by

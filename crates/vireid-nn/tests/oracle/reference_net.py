@@ -1,4 +1,4 @@
-"""PyTorch statement of SPEC section 4's evaluation forward, used as the parity oracle.
+"""PyTorch statement of docs/reference-behaviour.md (Network)'s evaluation forward, used as the parity oracle.
 
 Writes, into --out:
   ref.t              a checkpoint in the reference's format: torch.save({'net': state_dict,
@@ -9,7 +9,7 @@ Writes, into --out:
   input.npy          float32 N x 3 x H x W;
   {modality}_{flip}_{pool,bn}.npy  the features the reference's forward gives, flip 0/1.
 
-The forward is written with torch.nn.functional from the SPEC, not taken from the reference;
+The forward is written with torch.nn.functional from docs/reference-behaviour.md, not taken from the reference;
 it was checked once against the reference's own model.py (see the issue notes).
 """
 import argparse

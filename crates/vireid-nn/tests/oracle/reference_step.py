@@ -1,4 +1,4 @@
-"""PyTorch statement of SPEC sections 3-6 for training steps, used as the parity oracle.
+"""PyTorch statement of docs/reference-behaviour.md (Sampler to Optimisation) for training steps, used as the parity oracle.
 
 From a reference-format checkpoint (reference_net.build_state) and fixed batches (B ids x K
 visible + K thermal images each, augmentation off), runs --steps SGD steps of the training
