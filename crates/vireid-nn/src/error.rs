@@ -19,8 +19,20 @@ pub enum NnError {
         path: PathBuf,
         problems: Vec<String>,
     },
-    #[error("{path}: cannot write: {why}")]
-    Write { path: PathBuf, why: String },
+    /// A file a library could not read; its error is the source.
+    #[error("{path}: {what}")]
+    Unreadable {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("device {requested}: {why}")]
     Device { requested: String, why: String },
     /// An image batch whose shape the network cannot take.

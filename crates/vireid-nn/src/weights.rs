@@ -134,9 +134,10 @@ pub fn read(path: &Path) -> Result<Weights> {
         Format::SafeTensors => {
             check_safetensors(path)?;
             Tensor::read_safetensors(path)
-                .map_err(|e| NnError::NotACheckpoint {
+                .map_err(|e| NnError::Unreadable {
                     path: path.to_path_buf(),
-                    why: e.to_string(),
+                    what: "not a readable safetensors checkpoint",
+                    source: Box::new(e),
                 })?
                 .into_iter()
                 .collect()
@@ -146,16 +147,21 @@ pub fn read(path: &Path) -> Result<Weights> {
                 path: path.to_path_buf(),
                 why,
             };
-            let reader = pytorch_reader::PytorchReader::new(path).map_err(|e| {
-                bad(format!(
-                    "a torch.save file that cannot be read (truncated or corrupt?): {e}"
-                ))
-            })?;
+            let reader =
+                pytorch_reader::PytorchReader::new(path).map_err(|e| NnError::Unreadable {
+                    path: path.to_path_buf(),
+                    what: "a torch.save file that cannot be read (truncated or corrupt?)",
+                    source: Box::new(e),
+                })?;
             let mut out = HashMap::new();
             for (name, t) in reader.into_tensors() {
                 let kind = kind_of(t.dtype())
                     .ok_or_else(|| bad(format!("{name}: unsupported dtype {:?}", t.dtype())))?;
-                let bytes = t.read().map_err(|e| bad(e.to_string()))?;
+                let bytes = t.read().map_err(|e| NnError::Unreadable {
+                    path: path.to_path_buf(),
+                    what: "a tensor's data cannot be read (truncated or corrupt?)",
+                    source: Box::new(e),
+                })?;
                 let shape: Vec<i64> = t.shape().iter().map(|&d| d as i64).collect();
                 let tensor = Tensor::f_from_data_size(&bytes, &shape, kind)?;
                 out.insert(name, tensor);
@@ -396,12 +402,12 @@ pub fn save_tensors(
         .collect();
     let named: Vec<(&String, &Tensor)> = sorted.iter().collect();
     let tmp = path.with_extension("safetensors.tmp");
-    let werr = |why: String| NnError::Write {
+    let werr = |e: Box<dyn std::error::Error + Send + Sync>| NnError::Write {
         path: path.to_path_buf(),
-        why,
+        source: e,
     };
-    Tensor::write_safetensors(&named, &tmp).map_err(|e| werr(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| werr(e.to_string()))?;
+    Tensor::write_safetensors(&named, &tmp).map_err(|e| werr(Box::new(e)))?;
+    std::fs::rename(&tmp, path).map_err(|e| werr(Box::new(e)))?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use vireid_data::sampler::Batch;
 
 /// One augmented batch: B K visible then B K thermal images (normalised NCHW), and the
 /// 2 B K labels.
-pub(crate) struct Prepared {
+pub struct Prepared {
     pub visible: Vec<f32>,
     pub thermal: Vec<f32>,
     pub labels: Vec<i64>,
@@ -34,7 +34,7 @@ fn sources<'a>(cache: &'a ImageCache, idx: &[usize], h: usize, w: usize) -> Vec<
 }
 
 /// Augments `batches[skip..]` in order into `tx`, stopping when the receiver is gone.
-pub(crate) fn produce(
+pub fn produce(
     data: &TrainData,
     preset: &Preset,
     batches: &[Batch],
