@@ -4,7 +4,7 @@
 
 use crate::error::{EngineError, Result};
 use crate::progress::Progress;
-use ndarray::{Array2, ArrayView2};
+use ndarray::ArrayView2;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,39 +13,14 @@ use tch::Device;
 use vireid_augment::test_time::to_normalized_chw;
 use vireid_data::image_io::{ImageResizer, Size};
 use vireid_data::{Dataset, Direction, Entry, Split, TrialSplit};
-use vireid_eval::{
-    evaluate_trials, Features, Labels, RerankParams, Trial, TrialOptions, TrialReport,
-};
+pub use vireid_eval::Side;
+use vireid_eval::{evaluate_trials, RerankParams, Trial, TrialOptions, TrialReport};
 use vireid_nn::features::{extract_with, ExtractOptions, FeatureSet, Geometry};
 use vireid_nn::{weights, Modality, NetConfig, PartNet};
 
 /// The test transform's normalisation (ImageNet's).
 pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
-
-/// Features and labels of one side (query or gallery) of a trial.
-pub struct Side {
-    pub pool: Array2<f32>,
-    pub bn: Array2<f32>,
-    pub ids: Vec<i64>,
-    pub cams: Vec<i64>,
-}
-
-impl Side {
-    pub fn features(&self) -> Features<'_> {
-        Features {
-            pool: self.pool.view(),
-            bn: self.bn.view(),
-        }
-    }
-
-    pub fn labels(&self) -> Labels<'_> {
-        Labels {
-            ids: &self.ids,
-            cams: Some(&self.cams),
-        }
-    }
-}
 
 /// How images become features.
 #[derive(Debug, Clone, Copy)]
@@ -126,7 +101,7 @@ pub fn side(features: &FeatureSet, rows: &HashMap<&str, usize>, entries: &[Entry
         pool: pool.select(ndarray::Axis(0), &index),
         bn: bn.select(ndarray::Axis(0), &index),
         ids: entries.iter().map(|e| i64::from(e.id)).collect(),
-        cams: entries.iter().map(|e| i64::from(e.cam)).collect(),
+        cams: Some(entries.iter().map(|e| i64::from(e.cam)).collect()),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod error;
 pub mod metrics;
 pub mod report;
 pub mod rerank;
+pub mod side;
 pub mod similarity;
 pub mod trials;
 
@@ -14,6 +15,7 @@ pub use metrics::{
     aggregate, evaluate, per_query, per_query_multi, validate, Labels, Metrics, QueryResult,
 };
 pub use rerank::{rerank, RerankParams};
+pub use side::Side;
 pub use trials::{
     evaluate_trials, evaluate_trials_with, mean_metrics, reference_alpha, Features, Score, Trial,
     TrialOptions, TrialReport,

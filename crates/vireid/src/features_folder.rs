@@ -6,10 +6,10 @@
 
 use crate::npy::{read_labels, read_matrix, write_atomic};
 use anyhow::{bail, Context, Result};
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::Array1;
 use std::path::{Path, PathBuf};
 use vireid_data::Dataset;
-use vireid_eval::{Features, Labels};
+pub use vireid_eval::Side;
 
 fn file(dir: &Path, prefix: &str, name: &str) -> PathBuf {
     dir.join(format!("{prefix}_{name}.npy"))
@@ -24,64 +24,37 @@ pub fn trial_gallery(t: u32) -> String {
     format!("trial{t}_gallery")
 }
 
-/// Writes one side's four files (each atomically).
-pub fn write_side(
-    dir: &Path,
-    prefix: &str,
-    features: (ArrayView2<'_, f32>, ArrayView2<'_, f32>),
-    ids: &[i64],
-    cams: &[i64],
-) -> Result<()> {
-    write_atomic(&file(dir, prefix, "pool"), &features.0)?;
-    write_atomic(&file(dir, prefix, "bn"), &features.1)?;
-    write_atomic(&file(dir, prefix, "ids"), &Array1::from(ids.to_vec()))?;
-    write_atomic(&file(dir, prefix, "cams"), &Array1::from(cams.to_vec()))
+/// Writes one side's files (each atomically; no cameras file when the cameras are unknown).
+pub fn write_side(dir: &Path, prefix: &str, side: &Side) -> Result<()> {
+    write_atomic(&file(dir, prefix, "pool"), &side.pool)?;
+    write_atomic(&file(dir, prefix, "bn"), &side.bn)?;
+    write_atomic(&file(dir, prefix, "ids"), &Array1::from(side.ids.clone()))?;
+    if let Some(cams) = &side.cams {
+        write_atomic(&file(dir, prefix, "cams"), &Array1::from(cams.clone()))?;
+    }
+    Ok(())
 }
 
-/// Features and labels of one side, as read from a folder.
-pub struct Side {
-    pub pool: Array2<f32>,
-    pub bn: Array2<f32>,
-    pub ids: Vec<i64>,
-    pub cams: Option<Vec<i64>>,
-}
-
-impl Side {
-    /// A side's four files; the cameras may be absent only where `protocol` does not use them.
-    pub fn load(dir: &Path, prefix: &str, protocol: Dataset) -> Result<Side> {
-        let cams = file(dir, prefix, "cams");
-        if !cams.exists() && protocol.needs_cameras() {
-            bail!(
-                "{} is missing: the {} protocol needs the camera of every image",
-                cams.display(),
-                protocol.name()
-            );
-        }
-        Ok(Side {
-            pool: read_matrix(&file(dir, prefix, "pool"), "pool features")?.into_f32(),
-            bn: read_matrix(&file(dir, prefix, "bn"), "bn features")?.into_f32(),
-            ids: read_labels(&file(dir, prefix, "ids"), "ids")?,
-            cams: if cams.exists() {
-                Some(read_labels(&cams, "cameras")?)
-            } else {
-                None
-            },
-        })
+/// A side's four files; the cameras may be absent only where `protocol` does not use them.
+pub fn read_side(dir: &Path, prefix: &str, protocol: Dataset) -> Result<Side> {
+    let cams = file(dir, prefix, "cams");
+    if !cams.exists() && protocol.needs_cameras() {
+        bail!(
+            "{} is missing: the {} protocol needs the camera of every image",
+            cams.display(),
+            protocol.name()
+        );
     }
-
-    pub fn features(&self) -> Features<'_> {
-        Features {
-            pool: self.pool.view(),
-            bn: self.bn.view(),
-        }
-    }
-
-    pub fn labels(&self) -> Labels<'_> {
-        Labels {
-            ids: &self.ids,
-            cams: self.cams.as_deref(),
-        }
-    }
+    Ok(Side {
+        pool: read_matrix(&file(dir, prefix, "pool"), "pool features")?.into_f32(),
+        bn: read_matrix(&file(dir, prefix, "bn"), "bn features")?.into_f32(),
+        ids: read_labels(&file(dir, prefix, "ids"), "ids")?,
+        cams: if cams.exists() {
+            Some(read_labels(&cams, "cameras")?)
+        } else {
+            None
+        },
+    })
 }
 
 /// One trial read from a folder: its number, its own query if it has one, its gallery.
@@ -91,14 +64,14 @@ pub type TrialSides = (u32, Option<Side>, Side);
 pub fn read(dir: &Path, protocol: Dataset) -> Result<(Option<Side>, Vec<TrialSides>)> {
     let trials = trial_numbers(dir)?;
     let shared = if file(dir, SHARED_QUERY, "pool").exists() {
-        Some(Side::load(dir, SHARED_QUERY, protocol)?)
+        Some(read_side(dir, SHARED_QUERY, protocol)?)
     } else {
         None
     };
     let mut sides = Vec::new();
     for &t in &trials {
         let query = if file(dir, &trial_query(t), "pool").exists() {
-            Some(Side::load(dir, &trial_query(t), protocol)?)
+            Some(read_side(dir, &trial_query(t), protocol)?)
         } else if shared.is_none() {
             bail!(
                 "{}: trial {t} has no query (need query_pool.npy or trial{t}_query_pool.npy)",
@@ -107,7 +80,7 @@ pub fn read(dir: &Path, protocol: Dataset) -> Result<(Option<Side>, Vec<TrialSid
         } else {
             None
         };
-        sides.push((t, query, Side::load(dir, &trial_gallery(t), protocol)?));
+        sides.push((t, query, read_side(dir, &trial_gallery(t), protocol)?));
     }
     Ok((shared, sides))
 }

@@ -7,4 +7,5 @@
 pub mod commands;
 pub mod features_folder;
 pub mod npy;
+pub mod per_query;
 pub mod progress;

@@ -1,13 +1,13 @@
 use super::print_json;
 use crate::npy::{read_labels, read_matrix, Matrix};
-use anyhow::{bail, Context, Result};
-use std::io::Write;
+use crate::per_query::{write_per_query, PerQueryBlock};
+use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vireid_eval::report::{table, trial_table};
 use vireid_eval::{
-    evaluate, evaluate_trials_with, reference_alpha, rerank, Dataset, Labels, QueryResult,
-    RerankParams, Trial, TrialOptions,
+    evaluate, evaluate_trials_with, reference_alpha, rerank, Dataset, Labels, RerankParams, Trial,
+    TrialOptions,
 };
 
 /// Evaluate a distance matrix (smaller = closer) or, with --features, the reference's four
@@ -233,39 +233,5 @@ fn run_features(a: &Args, dir: &Path, params: Option<RerankParams>) -> Result<()
         report.similarity_columns,
         report.seconds_ranking
     );
-    Ok(())
-}
-
-/// One block of per-query results: a trial's results and the labels of its queries.
-struct PerQueryBlock<'a> {
-    trial: Option<u32>,
-    results: &'a [QueryResult],
-    ids: &'a [i64],
-    cams: Option<&'a [i64]>,
-}
-
-fn write_per_query(out: &Path, blocks: &[PerQueryBlock]) -> Result<()> {
-    let file =
-        std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    writeln!(w, "trial,query,id,cam,first_hit_rank,ap,inp,matches")?;
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    for b in blocks {
-        for (i, r) in b.results.iter().enumerate() {
-            writeln!(
-                w,
-                "{},{},{},{},{},{:.6},{:.6},{}",
-                opt(b.trial.map(|t| t.to_string())),
-                i,
-                b.ids[i],
-                opt(b.cams.map(|c| c[i].to_string())),
-                opt(r.first_hit.map(|h| h.to_string())),
-                r.ap,
-                r.inp,
-                r.matches
-            )?;
-        }
-    }
-    w.flush()?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `vireid demo`: the flags, and the tables at the end; the pipeline is vireid_engine::demo.
 
 use crate::bars::Bars;
-use crate::train::stop_on_ctrl_c;
+use crate::interrupt::stop_on_ctrl_c;
 use anyhow::Result;
 use std::path::PathBuf;
 use vireid::commands::print_json;

@@ -5,6 +5,7 @@
 mod bars;
 mod demo;
 mod extract;
+mod interrupt;
 mod test;
 mod train;
 

@@ -1,15 +1,13 @@
 use crate::bars::Bars;
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use vireid::commands::print_json;
 use vireid::commands::splits::ProtocolArgs;
 use vireid::features_folder::{self, trial_gallery, trial_query, SHARED_QUERY};
 use vireid_data::image_io::Size;
 use vireid_data::splits;
-use vireid_engine::evaluate::{
-    test_checkpoints, ExtractionSettings, ProtocolImages, Side, TestRequest,
-};
+use vireid_engine::evaluate::{test_checkpoints, ExtractionSettings, ProtocolImages, TestRequest};
 use vireid_eval::report::trial_table;
 use vireid_eval::{Score, TrialReport};
 use vireid_nn::{parse_device, set_threads};
@@ -59,16 +57,6 @@ pub struct Args {
     /// Print one JSON document on stdout (the report, the checkpoints, the timings).
     #[arg(long)]
     json: bool,
-}
-
-fn save_side(side: &Side, dir: &Path, prefix: &str) -> Result<()> {
-    features_folder::write_side(
-        dir,
-        prefix,
-        (side.pool.view(), side.bn.view()),
-        &side.ids,
-        &side.cams,
-    )
 }
 
 #[derive(Serialize)]
@@ -136,13 +124,13 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(dir) = &a.save_features {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         if let Some(q) = shared {
-            save_side(q, dir, SHARED_QUERY)?;
+            features_folder::write_side(dir, SHARED_QUERY, q)?;
         }
         for (t, q, g) in per_trial {
             if let Some(q) = q {
-                save_side(q, dir, &trial_query(*t))?;
+                features_folder::write_side(dir, &trial_query(*t), q)?;
             }
-            save_side(g, dir, &trial_gallery(*t))?;
+            features_folder::write_side(dir, &trial_gallery(*t), g)?;
         }
     }
     let summary = Summary {

@@ -1,8 +1,8 @@
 use crate::bars::Bars;
+use crate::interrupt::{resume_command, stop_on_ctrl_c};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use vireid::commands::{dataset_parser, print_json};
 use vireid_data::Dataset;
 use vireid_engine::config::TrainConfig;
@@ -19,45 +19,45 @@ use vireid_nn::{parse_device, set_threads, Depth};
 pub struct Args {
     /// Which dataset the root holds: sysu, regdb or llcm.
     #[arg(long, value_parser = dataset_parser())]
-    dataset: Dataset,
+    pub(crate) dataset: Dataset,
     /// The dataset's root folder (the training cache is built there when missing).
     #[arg(long)]
-    root: PathBuf,
+    pub(crate) root: PathBuf,
     /// A TOML file whose keys override the dataset's preset (see README: every key of
     /// config.toml in a run folder). Unknown keys are errors.
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// RegDB trial (1..10) whose training lists to use.
     #[arg(long)]
-    trial: Option<u32>,
+    pub(crate) trial: Option<u32>,
     /// Number of epochs (the reference: 151).
     #[arg(long)]
-    epochs: Option<usize>,
+    pub(crate) epochs: Option<usize>,
     /// resnet50 (the paper), resnet34 or resnet18.
     #[arg(long, value_parser = backbone)]
-    backbone: Option<Depth>,
+    pub(crate) backbone: Option<Depth>,
     /// cpu, cuda or cuda:K.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    pub(crate) device: String,
     /// ImageNet weights (torchvision resnet50-19c8e357.pth or .safetensors) for both stems and
     /// the shared layers, as the reference starts.
     #[arg(long)]
-    pretrained: Option<PathBuf>,
+    pub(crate) pretrained: Option<PathBuf>,
     /// The one seed of sampling, augmentation and initialisation.
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// The run folder.
     #[arg(long, default_value = "runs/train")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Continue the run in --out (its config must match).
     #[arg(long)]
-    resume: bool,
+    pub(crate) resume: bool,
     /// libtorch intra-op threads (0: libtorch's default, one per core).
     #[arg(long, default_value_t = 0)]
-    threads: usize,
+    pub(crate) threads: usize,
     /// Print the final run state as one JSON document.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -140,77 +140,6 @@ fn resolve(a: &Args) -> Result<TrainConfig> {
 /// clap parser for --backbone.
 fn backbone(s: &str) -> Result<Depth, String> {
     Depth::by_name(s).ok_or_else(|| format!("{s:?} is not resnet18, resnet34 or resnet50"))
-}
-
-/// The command that continues this run: every flag that shaped it (the saved config must
-/// match), with --resume. Arguments are quoted for a POSIX shell, so the line can be pasted.
-fn resume_command(a: &Args) -> String {
-    let mut words = vec![
-        "vireid".to_string(),
-        "train".into(),
-        "--dataset".into(),
-        a.dataset.name().into(),
-        "--root".into(),
-        shell_quote(&a.root.display().to_string()),
-    ];
-    if let Some(c) = &a.config {
-        words.extend(["--config".into(), shell_quote(&c.display().to_string())]);
-    }
-    let mut flag = |name: &str, value: Option<String>| {
-        if let Some(v) = value {
-            words.extend([name.to_string(), shell_quote(&v)]);
-        }
-    };
-    flag("--trial", a.trial.map(|v| v.to_string()));
-    flag("--epochs", a.epochs.map(|v| v.to_string()));
-    flag("--backbone", a.backbone.map(|b| b.name().to_string()));
-    flag(
-        "--pretrained",
-        a.pretrained.as_ref().map(|p| p.display().to_string()),
-    );
-    flag("--seed", a.seed.map(|v| v.to_string()));
-    flag("--device", Some(a.device.clone()).filter(|d| d != "cpu"));
-    flag(
-        "--threads",
-        Some(a.threads).filter(|&t| t != 0).map(|t| t.to_string()),
-    );
-    words.extend([
-        "--out".into(),
-        shell_quote(&a.out.display().to_string()),
-        "--resume".into(),
-    ]);
-    words.join(" ")
-}
-
-/// `s` as one POSIX shell word.
-fn shell_quote(s: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c);
-    if !s.is_empty() && s.chars().all(plain) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
-/// Sets Ctrl-C to stop training after the current step, saving where it is; a second Ctrl-C
-/// abandons the current step and ends the process at once. Call once per process.
-pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\naborted; the run resumes from its last save");
-            // _exit, not exit: exit runs libtorch's static destructors while its worker
-            // threads are inside a backward pass, which crashes with C++ traces. Nothing
-            // needs flushing: every save is a completed rename.
-            // SAFETY: _exit ends the process without touching any shared state.
-            unsafe { libc::_exit(130) };
-        }
-        eprintln!(
-            "\nstopping after this step (it is saved; --resume continues); Ctrl-C again to abort"
-        );
-    });
-    stop
 }
 
 /// Trains `config` on the dataset at `root` into `out` (see vireid_engine::job), with bars
