@@ -10,11 +10,11 @@ pub enum DataError {
     MissingRoot(PathBuf),
     #[error("{what} {path} is missing")]
     Missing { path: PathBuf, what: String },
-    /// The I/O error is part of the message rather than a `source`, so that it is printed
-    /// once by error-chain printers.
-    #[error("cannot read {path}: {error}")]
+    /// The OS error is the source: error-chain printers (`{:#}`) print it after this.
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
+        #[source]
         error: std::io::Error,
     },
     #[error("{path}, line {line}: {message}")]
@@ -31,6 +31,13 @@ pub enum DataError {
     },
     #[error("cannot decode image {path}: {message}")]
     Image { path: PathBuf, message: String },
+    /// The decoder's own error is the source.
+    #[error("cannot decode image {path}")]
+    Decode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
     #[error("{path}: {message}")]
     Cache { path: PathBuf, message: String },
     #[error("{0}")]

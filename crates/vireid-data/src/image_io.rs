@@ -44,9 +44,9 @@ pub fn decode(path: &Path) -> Result<DynamicImage> {
 
 /// Decodes bytes already in memory; `path` only names them in errors.
 pub fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
-    let err = |e: image::ImageError| DataError::Image {
+    let err = |source: image::ImageError| DataError::Decode {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     };
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()

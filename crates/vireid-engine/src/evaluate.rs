@@ -13,8 +13,8 @@ use tch::Device;
 use vireid_augment::test_time::to_normalized_chw;
 use vireid_data::image_io::{ImageResizer, Size};
 use vireid_data::{Dataset, Direction, Entry, Split, TrialSplit};
-pub use vireid_eval::Side;
-use vireid_eval::{evaluate_trials, RerankParams, Trial, TrialOptions, TrialReport};
+use vireid_eval::{evaluate_trials, trial_inputs, RerankParams, TrialOptions, TrialReport};
+pub use vireid_eval::{Side, TrialSides};
 use vireid_nn::features::{extract_with, ExtractOptions, FeatureSet, Geometry};
 use vireid_nn::{weights, Modality, NetConfig, PartNet};
 
@@ -133,9 +133,6 @@ pub struct ProtocolImages<'a> {
     pub direction: Direction,
 }
 
-/// One trial's features: its own query (RegDB) or none (the shared one), and its gallery.
-pub type TrialSides = (u32, Option<Side>, Side);
-
 /// Features of the trials `members` (indices into `split.trials`) with one network. With
 /// `shared_query`, the query (the same for every trial) is returned once, apart.
 pub fn trial_features(
@@ -192,15 +189,7 @@ pub fn score_trials(
         rerank: rerank.then(RerankParams::default),
         per_query: false,
     };
-    let inputs: Vec<Trial> = per_trial
-        .iter()
-        .map(|(t, q, g)| Trial {
-            trial: *t,
-            query: q.as_ref().map(|q| (q.features(), q.labels())),
-            gallery: g.features(),
-            gallery_labels: g.labels(),
-        })
-        .collect();
+    let inputs = trial_inputs(per_trial);
     Ok(evaluate_trials(
         shared.map(|s| (s.features(), s.labels())),
         &inputs,

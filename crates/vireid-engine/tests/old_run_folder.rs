@@ -3,16 +3,14 @@
 //! `eval_direction = "t2v"`; tests/fixtures/run-a8ca3be holds its config.toml, state.json and
 //! metrics, without the tensor files) still loads, and resumes to the end.
 
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use tch::Device;
-use vireid_data::cache::{prepare, CachePaths, ImageCache};
-use vireid_data::synth::{generate, SynthConfig};
-use vireid_data::{train_set, Dataset, Direction, Size};
+use vireid_data::{Dataset, Direction};
 use vireid_engine::config::TrainConfig;
-use vireid_engine::trainer::{
-    read_state, train, EvalScores, Observer, Outcome, RunOptions, TrainData,
-};
+use vireid_engine::trainer::{read_state, train, EvalScores, Observer, Outcome, RunOptions};
 use vireid_nn::{Depth, PartNet};
 
 fn fixture() -> &'static Path {
@@ -48,19 +46,7 @@ fn the_old_state_and_config_read_as_typed_values() {
 #[test]
 fn the_old_run_resumes_to_its_end() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("data");
-    let mut synth = SynthConfig::new(Dataset::Sysu);
-    synth.ids = 9;
-    synth.seed = 3;
-    generate(&root, &synth, &|_, _| {}).unwrap();
-    let set = train_set(Dataset::Sysu, &root, 0).unwrap();
-    let size = Size::new(96, 48);
-    let paths = CachePaths::new(&root, Dataset::Sysu, 0, size);
-    prepare(&root, &set, Dataset::Sysu, &paths, size, &|_| {}).unwrap();
-    let data = TrainData {
-        visible: ImageCache::open(&paths.visible_images, &paths.visible_labels).unwrap(),
-        thermal: ImageCache::open(&paths.thermal_images, &paths.thermal_labels).unwrap(),
-    };
+    let data = common::train_data(&tmp.path().join("data"), 3, None);
     let old = read_state(fixture()).unwrap().unwrap();
     let stop = AtomicBool::new(false);
     let mut scores = |_: &PartNet| -> vireid_engine::Result<EvalScores> {

@@ -1,21 +1,18 @@
 //! The training loop's parts, each alone: the prefetcher's batches do not depend on where an
 //! epoch starts; the run folder's commit, resume rules and refusals; the per-epoch hooks.
 
-use std::path::Path;
+mod common;
+
 use std::sync::mpsc::sync_channel;
 use tch::nn::VarStore;
 use tch::Device;
-use vireid_data::cache::{prepare, CachePaths, ImageCache};
 use vireid_data::sampler::IdentitySampler;
-use vireid_data::synth::{generate, SynthConfig};
-use vireid_data::{train_set, Dataset, Size};
+use vireid_data::Dataset;
 use vireid_engine::config::TrainConfig;
 use vireid_engine::sgd::{Sgd, SgdConfig};
 use vireid_engine::trainer::hooks::{BestCheckpoint, Hook, MetricsFiles};
 use vireid_engine::trainer::prefetch::produce;
-use vireid_engine::trainer::{
-    read_state, EpochRecord, EvalScores, Partial, RunFolder, RunState, TrainData,
-};
+use vireid_engine::trainer::{read_state, EpochRecord, EvalScores, Partial, RunFolder, RunState};
 use vireid_engine::EngineError;
 use vireid_nn::network::part_net;
 use vireid_nn::Depth;
@@ -30,26 +27,10 @@ fn small_config() -> TrainConfig {
     c
 }
 
-fn data(root: &Path) -> TrainData {
-    let mut cfg = SynthConfig::new(Dataset::Sysu);
-    cfg.ids = 9;
-    cfg.seed = 5;
-    cfg.images_per_camera = (1, 3);
-    generate(root, &cfg, &|_, _| {}).unwrap();
-    let set = train_set(Dataset::Sysu, root, 0).unwrap();
-    let size = Size::new(96, 48);
-    let paths = CachePaths::new(root, Dataset::Sysu, 0, size);
-    prepare(root, &set, Dataset::Sysu, &paths, size, &|_| {}).unwrap();
-    TrainData {
-        visible: ImageCache::open(&paths.visible_images, &paths.visible_labels).unwrap(),
-        thermal: ImageCache::open(&paths.thermal_images, &paths.thermal_labels).unwrap(),
-    }
-}
-
 #[test]
 fn a_batch_is_the_same_whichever_step_the_prefetcher_starts_from() {
     let dir = tempfile::tempdir().unwrap();
-    let data = data(dir.path());
+    let data = common::train_data(dir.path(), 5, Some((1, 3)));
     let c = small_config();
     let sampler = IdentitySampler::new(data.visible.labels(), data.thermal.labels(), 3, 2).unwrap();
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);

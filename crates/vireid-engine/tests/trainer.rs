@@ -1,12 +1,12 @@
 //! The training loop stopped inside epochs (as Ctrl-C does) and resumed ends with the same
 //! weights and the same epoch means as a run never stopped.
 
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tch::Device;
-use vireid_data::cache::{prepare, CachePaths, ImageCache};
-use vireid_data::synth::{generate, SynthConfig};
-use vireid_data::{train_set, Dataset, Size};
+use vireid_data::Dataset;
 use vireid_engine::config::TrainConfig;
 use vireid_engine::step::StepLosses;
 use vireid_engine::trainer::{
@@ -16,22 +16,6 @@ use vireid_nn::PartNet;
 
 const H: usize = 96;
 const W: usize = 48;
-
-fn data(root: &Path) -> TrainData {
-    let mut cfg = SynthConfig::new(Dataset::Sysu);
-    cfg.ids = 9;
-    cfg.seed = 3;
-    cfg.images_per_camera = (1, 3);
-    generate(root, &cfg, &|_, _| {}).unwrap();
-    let set = train_set(Dataset::Sysu, root, 0).unwrap();
-    let size = Size::new(H as u32, W as u32);
-    let paths = CachePaths::new(root, Dataset::Sysu, 0, size);
-    prepare(root, &set, Dataset::Sysu, &paths, size, &|_| {}).unwrap();
-    TrainData {
-        visible: ImageCache::open(&paths.visible_images, &paths.visible_labels).unwrap(),
-        thermal: ImageCache::open(&paths.thermal_images, &paths.thermal_labels).unwrap(),
-    }
-}
 
 fn config() -> TrainConfig {
     let mut c = TrainConfig::preset(Dataset::Sysu);
@@ -123,7 +107,7 @@ fn means(state: &RunState) -> Vec<(f64, f64, f64)> {
 fn stopped_inside_epochs_and_resumed_equals_uninterrupted() {
     tch::set_num_threads(2);
     let tmp = tempfile::tempdir().unwrap();
-    let data = data(&tmp.path().join("sysu"));
+    let data = common::train_data(&tmp.path().join("sysu"), 3, Some((1, 3)));
 
     let straight = tmp.path().join("straight");
     let (outcome, whole, _, steps) = run(&straight, &data, false, None);

@@ -15,7 +15,7 @@ pub use metrics::{
     aggregate, evaluate, per_query, per_query_multi, validate, Labels, Metrics, QueryResult,
 };
 pub use rerank::{rerank, RerankParams};
-pub use side::Side;
+pub use side::{trial_inputs, Side, TrialSides};
 pub use trials::{
     evaluate_trials, evaluate_trials_with, mean_metrics, reference_alpha, Features, Score, Trial,
     TrialOptions, TrialReport,

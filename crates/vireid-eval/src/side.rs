@@ -3,7 +3,7 @@
 //! from a features folder.
 
 use crate::metrics::Labels;
-use crate::trials::Features;
+use crate::trials::{Features, Trial};
 use ndarray::Array2;
 
 /// Features and labels of one side (query or gallery) of a trial.
@@ -32,4 +32,20 @@ impl Side {
             cams: self.cams.as_deref(),
         }
     }
+}
+
+/// One trial's sides: its number, its own query (RegDB) or none (it shares one), its gallery.
+pub type TrialSides = (u32, Option<Side>, Side);
+
+/// The trials as [`crate::evaluate_trials`] takes them.
+pub fn trial_inputs(sides: &[TrialSides]) -> Vec<Trial<'_>> {
+    sides
+        .iter()
+        .map(|(t, q, g)| Trial {
+            trial: *t,
+            query: q.as_ref().map(|q| (q.features(), q.labels())),
+            gallery: g.features(),
+            gallery_labels: g.labels(),
+        })
+        .collect()
 }

@@ -38,7 +38,8 @@ pub enum NnError {
     /// An image batch whose shape the network cannot take.
     #[error("{0}")]
     Batch(String),
-    #[error("libtorch: {0}")]
+    /// libtorch's error is the source.
+    #[error("libtorch")]
     Torch(#[from] tch::TchError),
 }
 

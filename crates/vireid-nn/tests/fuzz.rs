@@ -8,18 +8,13 @@
 #[path = "../../vireid-data/tests/common/mutate.rs"]
 mod mutate;
 
-use mutate::{apply, cases, edits};
+use mutate::{apply, cases, edits, seed_file};
 use proptest::prelude::*;
 use std::path::Path;
 use vireid_nn::weights;
 
 fn seed(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fuzz-corpus")
-            .join(name),
-    )
-    .unwrap()
+    seed_file(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 proptest! {

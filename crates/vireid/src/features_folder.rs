@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use ndarray::Array1;
 use std::path::{Path, PathBuf};
 use vireid_data::Dataset;
-pub use vireid_eval::Side;
+pub use vireid_eval::{Side, TrialSides};
 
 fn file(dir: &Path, prefix: &str, name: &str) -> PathBuf {
     dir.join(format!("{prefix}_{name}.npy"))
@@ -56,9 +56,6 @@ pub fn read_side(dir: &Path, prefix: &str, protocol: Dataset) -> Result<Side> {
         },
     })
 }
-
-/// One trial read from a folder: its number, its own query if it has one, its gallery.
-pub type TrialSides = (u32, Option<Side>, Side);
 
 /// Every side in `dir`: the shared query, if any, and each trial's sides, trials ascending.
 pub fn read(dir: &Path, protocol: Dataset) -> Result<(Option<Side>, Vec<TrialSides>)> {

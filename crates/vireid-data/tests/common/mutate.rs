@@ -1,6 +1,6 @@
 //! Byte-level mutations of a seed file for the fuzz tests: flips, overwrites with boundary
 //! values, insertions of tokens that parsers trip on, removals and truncations. Shared by the
-//! vireid-data and vireid-nn fuzz tests.
+//! vireid-data, vireid-nn and vireid-engine fuzz tests.
 #![allow(dead_code)]
 
 use proptest::prelude::*;
@@ -111,4 +111,12 @@ pub fn cases(quick: u32) -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(quick)
+}
+
+/// A seed file of the corpus of the crate at `manifest_dir` (tests/fuzz-corpus/NAME).
+pub fn seed_file(manifest_dir: &str, name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(manifest_dir)
+        .join("tests/fuzz-corpus")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

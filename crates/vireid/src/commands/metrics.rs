@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vireid_eval::report::{table, trial_table};
 use vireid_eval::{
-    evaluate, evaluate_trials_with, reference_alpha, rerank, Dataset, Labels, RerankParams, Trial,
+    evaluate, evaluate_trials_with, reference_alpha, rerank, Dataset, Labels, RerankParams,
     TrialOptions,
 };
 
@@ -172,15 +172,7 @@ fn run_features(a: &Args, dir: &Path, params: Option<RerankParams>) -> Result<()
     let protocol = a.protocol;
     let (shared, sides) = crate::features_folder::read(dir, protocol)?;
     let trials: Vec<u32> = sides.iter().map(|(t, _, _)| *t).collect();
-    let trial_inputs: Vec<Trial> = sides
-        .iter()
-        .map(|(t, q, g)| Trial {
-            trial: *t,
-            query: q.as_ref().map(|q| (q.features(), q.labels())),
-            gallery: g.features(),
-            gallery_labels: g.labels(),
-        })
-        .collect();
+    let trial_inputs = vireid_eval::trial_inputs(&sides);
     let opts = TrialOptions {
         protocol,
         alpha: a
