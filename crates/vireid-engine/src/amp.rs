@@ -26,6 +26,10 @@ pub struct LossScale {
     pub good_steps: usize,
     /// Updates skipped because a gradient overflowed (for the log).
     pub skipped: usize,
+    /// Overflows in a row at the smallest scale (1), where halving can no longer help: a run
+    /// that keeps overflowing there has stopped learning (the trainer stops it).
+    #[serde(default)]
+    pub floor_overflows: usize,
 }
 
 impl Default for LossScale {
@@ -34,6 +38,34 @@ impl Default for LossScale {
             scale: INITIAL_SCALE,
             good_steps: 0,
             skipped: 0,
+            floor_overflows: 0,
+        }
+    }
+}
+
+/// How a run computes: float32 throughout, or float16 autocast with a loss scale (CUDA with
+/// `amp`). Recorded in the run folder, so that a resume cannot switch silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    Float32,
+    MixedFloat16,
+}
+
+impl Precision {
+    /// The precision a run with `amp` on `device` trains in.
+    pub fn of(amp: bool, device: tch::Device) -> Precision {
+        if amp && device.is_cuda() {
+            Precision::MixedFloat16
+        } else {
+            Precision::Float32
+        }
+    }
+
+    pub fn words(self) -> &'static str {
+        match self {
+            Precision::Float32 => "float32",
+            Precision::MixedFloat16 => "mixed precision (float16 autocast)",
         }
     }
 }
@@ -42,12 +74,16 @@ impl LossScale {
     /// Records the outcome of a step: `finite` gradients were applied, others skipped.
     pub fn update(&mut self, finite: bool) {
         if finite {
+            self.floor_overflows = 0;
             self.good_steps += 1;
             if self.good_steps == GROWTH_INTERVAL {
                 self.scale *= 2.0;
                 self.good_steps = 0;
             }
         } else {
+            if self.scale <= 1.0 {
+                self.floor_overflows += 1;
+            }
             // Powers of two keep scaling and unscaling exact.
             self.scale = (self.scale / 2.0).max(1.0);
             self.good_steps = 0;
@@ -112,5 +148,28 @@ mod tests {
         };
         floor.update(false);
         assert_eq!(floor.scale, 1.0);
+        assert_eq!(floor.floor_overflows, 1);
+        floor.update(false);
+        assert_eq!(floor.floor_overflows, 2);
+        floor.update(true);
+        assert_eq!(
+            floor.floor_overflows, 0,
+            "a good step ends the run of overflows"
+        );
+        // Overflows above the floor are not counted: halving still helps there.
+        assert_eq!(s.floor_overflows, 0);
+    }
+
+    #[test]
+    fn precision_follows_amp_and_the_device() {
+        use tch::Device;
+        assert_eq!(Precision::of(true, Device::Cpu), Precision::Float32);
+        assert_eq!(Precision::of(false, Device::Cuda(0)), Precision::Float32);
+        assert_eq!(
+            Precision::of(true, Device::Cuda(1)),
+            Precision::MixedFloat16
+        );
+        let json = serde_json::to_string(&Precision::MixedFloat16).unwrap();
+        assert_eq!(json, "\"mixed-float16\"");
     }
 }

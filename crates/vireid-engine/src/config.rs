@@ -73,6 +73,14 @@ pub struct TrainConfig {
     /// the CPU always trains in float32.
     #[serde(default = "yes")]
     pub amp: bool,
+    /// Under mixed precision, stop the run (saved) after this many overflowing steps in a row
+    /// at the smallest loss scale: it no longer learns there. 0: never stop.
+    #[serde(default = "floor_overflow_limit")]
+    pub amp_max_floor_overflows: usize,
+}
+
+fn floor_overflow_limit() -> usize {
+    50
 }
 
 /// A direction as the short name configs have always held.
@@ -148,6 +156,7 @@ impl TrainConfig {
             seed: 0,
             prefetch: 2,
             amp: true,
+            amp_max_floor_overflows: floor_overflow_limit(),
         }
     }
 

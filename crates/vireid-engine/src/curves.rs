@@ -224,6 +224,8 @@ mod tests {
                     map: 0.04 * e as f64,
                     minp: 0.02 * e as f64,
                 }),
+                skipped_steps: 0,
+                loss_scale: None,
             })
             .collect()
     }

@@ -64,6 +64,19 @@ pub enum EngineError {
         found: String,
         previous: String,
     },
+    #[error(
+        "mixed precision: {steps} steps in a row overflowed at the smallest loss scale (epoch \
+         {epoch}, step {step}); the gradients are not finite and the run no longer learns: \
+         lower the lr, or set amp = false (the run resumes from its last save)"
+    )]
+    Overflowing {
+        steps: usize,
+        epoch: usize,
+        step: usize,
+    },
+    /// Resuming would change how the run computes.
+    #[error("{dir}: {why}")]
+    Precision { dir: PathBuf, why: String },
     #[error("cannot encode {path}")]
     Encode {
         path: std::path::PathBuf,

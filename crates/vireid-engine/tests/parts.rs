@@ -8,6 +8,7 @@ use tch::nn::VarStore;
 use tch::Device;
 use vireid_data::sampler::IdentitySampler;
 use vireid_data::Dataset;
+use vireid_engine::amp::Precision;
 use vireid_engine::config::TrainConfig;
 use vireid_engine::sgd::{Sgd, SgdConfig};
 use vireid_engine::trainer::hooks::{BestCheckpoint, Hook, MetricsFiles};
@@ -76,7 +77,7 @@ fn the_run_folder_commits_resumes_and_refuses() {
     let (vs, mut sgd) = network(&c);
     let folder = RunFolder::create(&run).unwrap();
     let mut state = folder
-        .start(&c, c.net_config(6), &vs, &mut sgd, false)
+        .start(&c, c.net_config(6), &vs, &mut sgd, Device::Cpu, false)
         .unwrap();
     assert_eq!(state.next_epoch, 0);
     assert!(run.join("config.toml").exists());
@@ -96,12 +97,15 @@ fn the_run_folder_commits_resumes_and_refuses() {
     let saved = read_state(&run).unwrap().unwrap();
     assert_eq!(saved.next_epoch, 1);
     assert_eq!(saved.weights.as_deref(), Some("epoch0.safetensors"));
+    // Where and how it trained is recorded, for the resume check.
+    assert_eq!(saved.device.as_deref(), Some("cpu"));
+    assert_eq!(saved.precision, Some(Precision::Float32));
     // Without --resume a folder holding a run is refused; with it, the state comes back.
     let (vs2, mut sgd2) = network(&c);
-    let refused = folder.start(&c, c.net_config(6), &vs2, &mut sgd2, false);
+    let refused = folder.start(&c, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, false);
     assert!(matches!(refused, Err(EngineError::RunExists { .. })));
     let resumed = folder
-        .start(&c, c.net_config(6), &vs2, &mut sgd2, true)
+        .start(&c, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, true)
         .unwrap();
     assert_eq!(resumed.next_epoch, 1);
     // More epochs may be asked for; any other change is refused.
@@ -110,13 +114,21 @@ fn the_run_folder_commits_resumes_and_refuses() {
         ..c.clone()
     };
     folder
-        .start(&longer, c.net_config(6), &vs2, &mut sgd2, true)
+        .start(&longer, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, true)
+        .unwrap();
+    // amp off on the CPU trains in float32 as before: allowed.
+    let no_amp = TrainConfig {
+        amp: false,
+        ..c.clone()
+    };
+    folder
+        .start(&no_amp, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, true)
         .unwrap();
     let other = TrainConfig {
         lr: 0.5,
         ..c.clone()
     };
-    let changed = folder.start(&other, c.net_config(6), &vs2, &mut sgd2, true);
+    let changed = folder.start(&other, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, true);
     assert!(matches!(changed, Err(EngineError::ConfigChanged { .. })));
 }
 
@@ -137,6 +149,8 @@ fn record(epoch: usize, rank1: Option<f64>) -> EpochRecord {
             map: rank1 / 2.0,
             minp: rank1 / 4.0,
         }),
+        skipped_steps: 0,
+        loss_scale: None,
     }
 }
 

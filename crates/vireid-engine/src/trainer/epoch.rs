@@ -69,7 +69,18 @@ pub(crate) fn run_epoch(
             let labels = Tensor::from_slice(&p.labels).to_device(device);
             // The same step but for autocast and the loss scale (see amp.rs).
             let losses = if amp {
-                train_step_amp(net, sgd, loss_scale, &vis, &thr, &labels)?
+                let skipped = loss_scale.skipped;
+                let losses = train_step_amp(net, sgd, loss_scale, &vis, &thr, &labels)?;
+                tally.skipped += loss_scale.skipped - skipped;
+                let limit = config.amp_max_floor_overflows;
+                if limit > 0 && loss_scale.floor_overflows >= limit {
+                    return Err(EngineError::Overflowing {
+                        steps: loss_scale.floor_overflows,
+                        epoch,
+                        step: tally.steps,
+                    });
+                }
+                losses
             } else {
                 train_step(net, sgd, &vis, &thr, &labels)?
             };

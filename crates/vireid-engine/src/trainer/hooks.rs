@@ -69,7 +69,7 @@ impl Hook for MetricsFiles {
 
 fn metrics_csv(history: &[EpochRecord]) -> String {
     let mut csv = String::from(
-        "epoch,lr,loss,identity,triplet,images_per_second,seconds,rank1,mAP,mINP,seconds_waiting,seconds_stepping\n",
+        "epoch,lr,loss,identity,triplet,images_per_second,seconds,rank1,mAP,mINP,seconds_waiting,seconds_stepping,skipped_steps,loss_scale\n",
     );
     for r in history {
         let (r1, map, minp) = r
@@ -81,8 +81,9 @@ fn metrics_csv(history: &[EpochRecord]) -> String {
                     format!("{}", e.minp),
                 )
             });
+        let scale = r.loss_scale.map_or(String::new(), |s| s.to_string());
         csv.push_str(&format!(
-            "{},{},{},{},{},{:.2},{:.2},{r1},{map},{minp},{:.3},{:.3}\n",
+            "{},{},{},{},{},{:.2},{:.2},{r1},{map},{minp},{:.3},{:.3},{},{scale}\n",
             r.epoch,
             r.lr,
             r.loss,
@@ -91,7 +92,8 @@ fn metrics_csv(history: &[EpochRecord]) -> String {
             r.images_per_second,
             r.seconds,
             r.seconds_waiting,
-            r.seconds_stepping
+            r.seconds_stepping,
+            r.skipped_steps
         ));
     }
     csv

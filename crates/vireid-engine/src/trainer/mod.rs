@@ -22,6 +22,7 @@ pub mod run_folder;
 pub use records::{EpochRecord, EvalScores, Outcome, Partial};
 pub use run_folder::{read_state, RunFolder, RunState};
 
+use crate::amp::Precision;
 use crate::config::TrainConfig;
 use crate::error::{EngineError, Result};
 use crate::sgd::{Sgd, SgdConfig};
@@ -50,6 +51,8 @@ pub trait Observer {
     fn epoch_start(&mut self, _epoch: usize, _steps: usize, _done: usize) {}
     fn step(&mut self, _losses: &StepLosses, _images_per_second: f64) {}
     fn epoch_end(&mut self, _record: &EpochRecord, _state: &RunState) {}
+    /// Something a person should know (a resume on another device).
+    fn note(&mut self, _line: &str) {}
 }
 
 /// Where and how a run goes.
@@ -113,7 +116,11 @@ fn train_in(
             nesterov: true,
         },
     );
-    let mut state = folder.start(config, network, &vs, &mut sgd, run.resume)?;
+    let mut state = folder.start(config, network, &vs, &mut sgd, run.device, run.resume)?;
+    if let Some(note) = state.resume_note.take() {
+        observer.note(&note);
+    }
+    let stepper_amp = Precision::of(config.amp, run.device) == Precision::MixedFloat16;
     let mut hooks = hooks::standard();
     for epoch in state.next_epoch..config.epochs {
         let lr = config.lr_at(epoch);
@@ -128,7 +135,7 @@ fn train_in(
             net: &net,
             sgd: &mut sgd,
             device: run.device,
-            amp: config.amp && run.device.is_cuda(),
+            amp: stepper_amp,
             loss_scale: &mut state.loss_scale,
         };
         let stopped = run_epoch(
@@ -144,13 +151,17 @@ fn train_in(
         } else {
             None
         };
-        let record = epoch_record(
+        let mut record = epoch_record(
             epoch,
             lr,
             &tally,
             2 * config.ids_per_batch * config.images_per_id,
             eval,
         );
+        if stepper_amp {
+            record.skipped_steps = tally.skipped;
+            record.loss_scale = Some(state.loss_scale.scale);
+        }
         state.history.push(record.clone());
         for hook in &mut hooks {
             hook.before_commit(&folder.dir, &vs, &record, &mut state)?;
@@ -214,5 +225,7 @@ fn epoch_record(
         seconds_waiting: tally.waiting,
         seconds_stepping: tally.stepping,
         eval,
+        skipped_steps: 0,
+        loss_scale: None,
     }
 }

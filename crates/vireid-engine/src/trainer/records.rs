@@ -31,6 +31,12 @@ pub struct EpochRecord {
     #[serde(default)]
     pub seconds_stepping: f64,
     pub eval: Option<EvalScores>,
+    /// Mixed precision only: steps whose update was skipped (a gradient overflowed), and the
+    /// loss scale at the end of the epoch.
+    #[serde(default)]
+    pub skipped_steps: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<f64>,
 }
 
 /// An epoch stopped part-way (Ctrl-C): the steps done and what they summed to, so that the
@@ -44,6 +50,9 @@ pub struct Partial {
     pub waiting: f64,
     #[serde(default)]
     pub stepping: f64,
+    /// Steps of this epoch whose update was skipped (mixed precision).
+    #[serde(default)]
+    pub skipped: usize,
 }
 
 /// How a run ended.

@@ -4,14 +4,14 @@
 //! files removed.
 
 use super::records::{EpochRecord, EvalScores, Partial};
-use crate::amp::LossScale;
+use crate::amp::{LossScale, Precision};
 use crate::config::TrainConfig;
 use crate::error::{write_atomic, EngineError, Result};
 use crate::sgd::Sgd;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
-use tch::Tensor;
+use tch::{Device, Tensor};
 use vireid_nn::{weights, NetConfig};
 
 /// The run folder's state.json.
@@ -31,6 +31,14 @@ pub struct RunState {
     /// The mixed-precision loss scale (CUDA with `amp` only).
     #[serde(default)]
     pub loss_scale: LossScale,
+    /// Where and how the run last trained (absent in run folders older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    /// Set by a resume that changed device: what to tell the user.
+    #[serde(skip)]
+    pub resume_note: Option<String>,
 }
 
 impl RunState {
@@ -46,8 +54,67 @@ impl RunState {
             history: Vec::new(),
             partial: None,
             loss_scale: LossScale::default(),
+            device: None,
+            precision: None,
+            resume_note: None,
         }
     }
+}
+
+/// A device as `--device` names it.
+pub fn device_name(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(k) => format!("cuda:{k}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Whether a run saved as `saved` may continue with `config` on `device`: a change of
+/// precision is refused (the loss scale and the numbers would change mid-run), a change of
+/// device alone is allowed with a note.
+pub fn check_resume_device(
+    dir: &Path,
+    saved: &RunState,
+    config: &TrainConfig,
+    device: Device,
+) -> Result<Option<String>> {
+    let precision = Precision::of(config.amp, device);
+    let here = device_name(device);
+    let Some(before) = saved.precision else {
+        return Ok(Some(format!(
+            "{} does not record the device it trained on (an older run folder); continuing in \
+             {} on {here}",
+            dir.display(),
+            precision.words()
+        )));
+    };
+    let was = saved.device.clone().unwrap_or_else(|| "?".into());
+    if before != precision {
+        let fix = match before {
+            Precision::Float32 => format!(
+                "resume with --device {was}, or set amp = false in the config to continue in \
+                 float32 on {here}"
+            ),
+            Precision::MixedFloat16 => format!("resume on a GPU (--device {was})"),
+        };
+        return Err(EngineError::Precision {
+            dir: dir.to_path_buf(),
+            why: format!(
+                "the run trained in {} on {was}; resuming on {here} would train in {}: {fix}",
+                before.words(),
+                precision.words()
+            ),
+        });
+    }
+    Ok((was != here).then(|| {
+        format!(
+            "{} trained on {was}; continuing on {here} in {} (results may differ in the last \
+             digits from a run that stayed on one device)",
+            dir.display(),
+            precision.words()
+        )
+    }))
 }
 
 pub(crate) fn state_path(dir: &Path) -> PathBuf {
@@ -88,7 +155,7 @@ impl RunFolder {
 
     /// The state to continue from: the saved one, with its weights and optimiser state
     /// loaded, when `resume` (only `epochs` may differ from the saved config, so a finished
-    /// run can be extended); a fresh one, with `config.pretrained` loaded, when there is none.
+    /// run can be extended, and `amp` where the precision stays the same); a fresh one, with `config.pretrained` loaded, when there is none.
     /// A folder holding a run is refused without `resume`.
     pub fn start(
         &self,
@@ -96,12 +163,17 @@ impl RunFolder {
         network: NetConfig,
         vs: &VarStore,
         sgd: &mut Sgd,
+        device: Device,
         resume: bool,
     ) -> Result<RunState> {
-        let state = match read_state(&self.dir)? {
+        let mut state = match read_state(&self.dir)? {
             Some(old) if resume => {
+                // The number of epochs may grow; amp may change as long as the precision does
+                // not (checked next: a CPU run may go on in float32 on a GPU).
                 let same = TrainConfig {
                     epochs: config.epochs,
+                    amp: config.amp,
+                    amp_max_floor_overflows: config.amp_max_floor_overflows,
                     ..old.config.clone()
                 };
                 if same != *config {
@@ -110,6 +182,7 @@ impl RunFolder {
                         saved: self.dir.join("config.toml"),
                     });
                 }
+                let note = check_resume_device(&self.dir, &old, config, device)?;
                 if let (Some(wf), Some(of)) = (&old.weights, &old.optimizer) {
                     let w = weights::read(&self.dir.join(wf))?;
                     weights::load_into(vs, &w, &network)?;
@@ -118,6 +191,7 @@ impl RunFolder {
                 }
                 RunState {
                     config: config.clone(),
+                    resume_note: note,
                     ..old
                 }
             }
@@ -133,6 +207,8 @@ impl RunFolder {
                 RunState::fresh(config, network)
             }
         };
+        state.device = Some(device_name(device));
+        state.precision = Some(Precision::of(config.amp, device));
         write_atomic(&self.dir.join("config.toml"), config.to_toml().as_bytes())?;
         Ok(state)
     }
@@ -180,5 +256,70 @@ impl RunFolder {
     /// The final weights under a stable name.
     pub fn save_last(&self, vs: &VarStore) -> Result<()> {
         Ok(weights::save(vs, &self.dir.join("last.safetensors"))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TrainConfig;
+    use vireid_data::Dataset;
+    use vireid_nn::{Depth, NetConfig};
+
+    fn saved(device: Option<&str>, precision: Option<Precision>) -> RunState {
+        let config = TrainConfig::preset(Dataset::Sysu);
+        let network = NetConfig {
+            depth: Depth::R50,
+            layer4: true,
+            classes: 395,
+        };
+        RunState {
+            device: device.map(str::to_string),
+            precision,
+            ..RunState::fresh(&config, network)
+        }
+    }
+
+    #[test]
+    fn a_resume_that_would_change_precision_is_refused_with_the_way_out() {
+        let dir = Path::new("runs/x");
+        let amp = TrainConfig::preset(Dataset::Sysu);
+        let cpu_run = saved(Some("cpu"), Some(Precision::Float32));
+        // A CPU run resumed on a GPU with amp on would switch to float16 mid-run.
+        let err = check_resume_device(dir, &cpu_run, &amp, Device::Cuda(0))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("float32 on cpu") && err.contains("cuda:0"),
+            "{err}"
+        );
+        assert!(
+            err.contains("--device cpu") && err.contains("amp = false"),
+            "{err}"
+        );
+        // With amp off the GPU continues in float32: allowed, with a note.
+        let fp32 = TrainConfig {
+            amp: false,
+            ..amp.clone()
+        };
+        let note = check_resume_device(dir, &cpu_run, &fp32, Device::Cuda(0)).unwrap();
+        assert!(note.unwrap().contains("trained on cpu"));
+        // A mixed-precision run cannot continue on the CPU.
+        let gpu_run = saved(Some("cuda:0"), Some(Precision::MixedFloat16));
+        let err = check_resume_device(dir, &gpu_run, &amp, Device::Cpu).unwrap_err();
+        assert!(err.to_string().contains("--device cuda:0"), "{err}");
+        // Another GPU: a note; the same device: nothing to say.
+        assert!(check_resume_device(dir, &gpu_run, &amp, Device::Cuda(1))
+            .unwrap()
+            .is_some());
+        assert!(check_resume_device(dir, &cpu_run, &amp, Device::Cpu)
+            .unwrap()
+            .is_none());
+        // An older folder without the record: allowed, said.
+        let old = saved(None, None);
+        let note = check_resume_device(dir, &old, &amp, Device::Cpu)
+            .unwrap()
+            .unwrap();
+        assert!(note.contains("does not record"), "{note}");
     }
 }

@@ -95,12 +95,21 @@ impl Observer for Bars {
                 100.0 * e.minp
             )
         });
+        let amp = r.loss_scale.map_or(String::new(), |s| {
+            format!("  scale {s} ({} skipped)", r.skipped_steps)
+        });
         let best = state.best.map_or(String::new(), |(e, s)| {
             format!("  (best Rank-1 {:.2}% at epoch {e})", 100.0 * s.rank1)
         });
         eprintln!(
-            "epoch {:>3}  lr {:.5}  loss {:.4} (id {:.4}, tri {:.4})  {:.1} img/s  {:.1} s{eval}{best}",
+            "epoch {:>3}  lr {:.5}  loss {:.4} (id {:.4}, tri {:.4})  {:.1} img/s  {:.1} s{amp}{eval}{best}",
             r.epoch, r.lr, r.loss, r.identity, r.triplet, r.images_per_second, r.seconds
         );
+    }
+
+    fn note(&mut self, line: &str) {
+        if !self.quiet {
+            eprintln!("note: {line}");
+        }
     }
 }
