@@ -77,6 +77,10 @@ pub struct TrainConfig {
     /// at the smallest loss scale: it no longer learns there. 0: never stop.
     #[serde(default = "floor_overflow_limit")]
     pub amp_max_floor_overflows: usize,
+    /// The same bytes on any x86-64 machine with AVX2 for the same seed (see
+    /// `vireid_nn::pin_deterministic`): kernels pinned to AVX2, a fixed thread count.
+    #[serde(default)]
+    pub deterministic: bool,
 }
 
 fn floor_overflow_limit() -> usize {
@@ -157,6 +161,7 @@ impl TrainConfig {
             prefetch: 2,
             amp: true,
             amp_max_floor_overflows: floor_overflow_limit(),
+            deterministic: false,
         }
     }
 

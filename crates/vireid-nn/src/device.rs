@@ -36,3 +36,39 @@ pub fn set_threads(threads: usize) {
         tch::set_num_threads(threads as i32);
     }
 }
+
+/// Intra-op threads of the deterministic mode, on every machine: results depend on how
+/// reductions are split across threads, so the count is fixed rather than taken from the
+/// cores.
+pub const DETERMINISTIC_THREADS: usize = 2;
+
+/// The settings under which the same seed gives the same bytes on any x86-64 machine with
+/// AVX2, whatever its wider instruction sets and its core count: libtorch's kernels
+/// dispatched for AVX2 (`ATEN_CPU_CAPABILITY`), oneDNN limited to AVX2 (`ONEDNN_MAX_CPU_ISA`),
+/// MKL's conditional numerical reproducibility on its AVX2 path (`MKL_CBWR=AVX2,STRICT`,
+/// threads fixed), [`DETERMINISTIC_THREADS`] intra-op threads; on CUDA, cuBLAS's fixed
+/// workspace (`CUBLAS_WORKSPACE_CONFIG`) and cuDNN's benchmark search off.
+///
+/// The variables are read by libtorch, oneDNN and MKL when they first run, so this must be
+/// called before any tensor is made (the commands call it right after parsing their flags).
+/// Returns the settings, for the run's records.
+pub fn pin_deterministic() -> Vec<(&'static str, &'static str)> {
+    let settings = vec![
+        ("ATEN_CPU_CAPABILITY", "avx2"),
+        ("ONEDNN_MAX_CPU_ISA", "AVX2"),
+        ("DNNL_MAX_CPU_ISA", "AVX2"),
+        ("MKL_CBWR", "AVX2,STRICT"),
+        ("MKL_DYNAMIC", "FALSE"),
+        ("CUBLAS_WORKSPACE_CONFIG", ":4096:8"),
+    ];
+    for (k, v) in &settings {
+        // SAFETY: called once at start-up, before libtorch or any other thread of this
+        // process reads the environment.
+        unsafe { std::env::set_var(k, v) };
+    }
+    tch::set_num_threads(DETERMINISTIC_THREADS as i32);
+    if tch::Cuda::is_available() {
+        tch::Cuda::cudnn_set_benchmark(false);
+    }
+    settings
+}

@@ -13,7 +13,7 @@ pub mod network;
 pub mod resnet;
 pub mod weights;
 
-pub use device::{parse_device, set_threads};
+pub use device::{parse_device, pin_deterministic, set_threads, DETERMINISTIC_THREADS};
 pub use error::{NnError, Result};
 pub use network::{Modality, NetConfig, PartNet};
 pub use resnet::Depth;

@@ -116,6 +116,8 @@ pub struct DemoOptions {
     pub trials: u32,
     pub seed: u64,
     pub device: Device,
+    /// Deterministic mode (the demo's default); the caller pins the process.
+    pub deterministic: bool,
 }
 
 /// The search the demo tests: SYSU-MM01's all-search, single-shot, infrared to visible.
@@ -144,6 +146,7 @@ pub enum DemoOutcome {
 /// The demo's training config: its own, with the `config` file's keys laid over it.
 pub fn resolved_config(o: &DemoOptions) -> Result<TrainConfig> {
     let mut config = demo_config(o.epochs, o.seed);
+    config.deterministic = o.deterministic;
     if let Some(path) = &o.config {
         config = config.with_toml_file(path)?;
     }

@@ -3,7 +3,7 @@ use ndarray::Array2;
 use std::path::PathBuf;
 use vireid::npy::read_matrix4;
 use vireid_nn::features::{extract, ExtractOptions, Geometry};
-use vireid_nn::{parse_device, set_threads, weights, Modality};
+use vireid_nn::{parse_device, weights, Modality};
 
 /// Evaluation features of a batch that is already normalised (float32 N x 3 x H x W), as the
 /// reference's evaluation forward gives them: DIR/pool.npy and DIR/bn.npy, N x 4*width.
@@ -35,6 +35,10 @@ pub struct Args {
     /// libtorch intra-op threads (0: libtorch's default, one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Deterministic mode: the same features, to the bit, on any x86-64 machine with AVX2
+    /// (kernels pinned to AVX2, 2 threads).
+    #[arg(long)]
+    deterministic: bool,
     /// Print a JSON summary on stdout instead of a sentence.
     #[arg(long)]
     json: bool,
@@ -46,7 +50,7 @@ pub fn parse_modality(s: &str) -> Result<Modality, String> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    set_threads(a.threads);
+    crate::process::settle(a.deterministic, a.threads, a.json);
     let device = parse_device(&a.device)?;
     vireid::commands::ensure_writable(&a.out, "--out")?;
     let input = read_matrix4(&a.input)?;

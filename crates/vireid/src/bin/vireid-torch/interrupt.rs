@@ -37,6 +37,9 @@ pub fn resume_command(a: &Args) -> String {
         "--threads",
         Some(a.threads).filter(|&t| t != 0).map(|t| t.to_string()),
     );
+    if a.deterministic {
+        words.push("--deterministic".into());
+    }
     words.extend([
         "--out".into(),
         shell_quote(&a.out.display().to_string()),

@@ -6,6 +6,7 @@ mod bars;
 mod demo;
 mod extract;
 mod interrupt;
+mod process;
 mod test;
 mod train;
 

@@ -10,7 +10,7 @@ use vireid_data::splits;
 use vireid_engine::evaluate::{test_checkpoints, ExtractionSettings, ProtocolImages, TestRequest};
 use vireid_eval::report::trial_table;
 use vireid_eval::{Score, TrialReport};
-use vireid_nn::{parse_device, set_threads};
+use vireid_nn::parse_device;
 
 /// The reference's test protocol on a checkpoint: features of the query and of each trial's
 /// gallery (test transform: Lanczos resize, normalise; plus the mirrored image), the four
@@ -54,6 +54,10 @@ pub struct Args {
     /// Also write the features and labels in the layout `vireid metrics --features` reads.
     #[arg(long)]
     save_features: Option<PathBuf>,
+    /// Deterministic mode: the same features, to the bit, on any x86-64 machine with AVX2
+    /// (kernels pinned to AVX2, 2 threads).
+    #[arg(long)]
+    deterministic: bool,
     /// Print one JSON document on stdout (the report, the checkpoints, the timings).
     #[arg(long)]
     json: bool,
@@ -76,7 +80,7 @@ struct Summary<'a> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    set_threads(a.threads);
+    crate::process::settle(a.deterministic, a.threads, a.json);
     let device = parse_device(&a.device)?;
     if let Some(d) = &a.save_features {
         vireid::commands::ensure_writable(d, "--save-features")?;

@@ -8,7 +8,7 @@ use vireid_data::Dataset;
 use vireid_engine::config::TrainConfig;
 use vireid_engine::job::{self, TrainJob};
 use vireid_engine::trainer::{Outcome, RunState};
-use vireid_nn::{parse_device, set_threads, Depth};
+use vireid_nn::{parse_device, Depth};
 
 /// Train the two-stream part network as the reference's train.py does: identity-sampled
 /// batches (B ids x K visible + K thermal), RLE augmentation, CE + batch-hard triplet on four
@@ -55,15 +55,20 @@ pub struct Args {
     /// libtorch intra-op threads (0: libtorch's default, one per core).
     #[arg(long, default_value_t = 0)]
     pub(crate) threads: usize,
+    /// Deterministic mode (also the config key `deterministic`): the same seed gives the same
+    /// bytes on any x86-64 machine with AVX2: kernels pinned to AVX2, 2 threads whatever the
+    /// cores (slower on wide machines; see README, "The same numbers on any machine").
+    #[arg(long)]
+    pub(crate) deterministic: bool,
     /// Print the final run state as one JSON document.
     #[arg(long)]
     pub(crate) json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    set_threads(a.threads);
-    let device = parse_device(&a.device)?;
     let config = resolve(&a)?;
+    crate::process::settle(config.deterministic, a.threads, a.json);
+    let device = parse_device(&a.device)?;
     if config.pretrained.is_none() && !a.resume {
         eprintln!(
             "note: no --pretrained ImageNet weights: the backbone starts from random weights \
@@ -133,6 +138,9 @@ fn resolve(a: &Args) -> Result<TrainConfig> {
     }
     if let Some(s) = a.seed {
         config.seed = s;
+    }
+    if a.deterministic {
+        config.deterministic = true;
     }
     Ok(config)
 }

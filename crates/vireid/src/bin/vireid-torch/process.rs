@@ -1,0 +1,20 @@
+//! Process-wide settings of the network commands: libtorch's threads, or the deterministic
+//! mode, which fixes them (and the kernels) so that a seed gives the same bytes anywhere.
+
+use vireid_nn::{pin_deterministic, set_threads, DETERMINISTIC_THREADS};
+
+/// Applies `--threads` or, when `deterministic`, the deterministic mode (whose thread count
+/// wins over `--threads`, said unless `quiet`). Call before any tensor is made.
+pub fn settle(deterministic: bool, threads: usize, quiet: bool) {
+    if !deterministic {
+        set_threads(threads);
+        return;
+    }
+    if threads != 0 && threads != DETERMINISTIC_THREADS && !quiet {
+        eprintln!(
+            "note: deterministic mode runs {DETERMINISTIC_THREADS} threads on every machine; \
+             --threads {threads} is ignored"
+        );
+    }
+    pin_deterministic();
+}
