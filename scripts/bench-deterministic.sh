@@ -2,16 +2,19 @@
 # What the deterministic mode costs: training images/s with libtorch's native kernels and
 # threads against `--deterministic` (kernels pinned to AVX2, 2 threads), alternating so that
 # both see the same machine load, and the ratio; the demo's budget (ResNet-18, 48 x 24).
-#   scripts/bench-deterministic.sh            # EPOCHS=3, ROUNDS=2
+#   scripts/bench-deterministic.sh            # EPOCHS=3, ROUNDS=2; PROFILE=debug uses the
+#                                             # debug build (libtorch's speed is the same)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/python-env.sh > /dev/null
-cargo build --release --quiet -p vireid
+profile="${PROFILE:-release}"
+if [ "$profile" = release ]; then cargo build --release --quiet -p vireid; else cargo build --quiet -p vireid; fi
+vireid="target/$profile/vireid"
 dir="${BENCH_DIR:-target/bench}/deterministic"
 epochs="${EPOCHS:-3}"
 rounds="${ROUNDS:-2}"
 mkdir -p "$dir"
-[ -f "$dir/data/vireid-synth.json" ] || target/release/vireid synth --dataset sysu --out "$dir/data" \
+[ -f "$dir/data/vireid-synth.json" ] || "$vireid" synth --dataset sysu --out "$dir/data" \
   --ids 128 --test-ids 32 --min-images 1 --max-images 3 --json > /dev/null
 cat > "$dir/tiny.toml" <<'TOML'
 backbone = "resnet18"
@@ -24,7 +27,7 @@ eval_every = 0
 TOML
 rate() { # $@: extra flags; prints images/s over the epochs after the first
   rm -rf "$dir/run"
-  target/release/vireid train --dataset sysu --root "$dir/data" --config "$dir/tiny.toml" \
+  "$vireid" train --dataset sysu --root "$dir/data" --config "$dir/tiny.toml" \
     --epochs "$epochs" --out "$dir/run" --json "$@" > /dev/null 2>&1
   python3 - "$dir/run/metrics.jsonl" <<'PY'
 import json, sys
