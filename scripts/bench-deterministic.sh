@@ -14,26 +14,12 @@ dir="${BENCH_DIR:-target/bench}/deterministic"
 epochs="${EPOCHS:-3}"
 rounds="${ROUNDS:-2}"
 mkdir -p "$dir"
-[ -f "$dir/data/vireid-synth.json" ] || "$vireid" synth --dataset sysu --out "$dir/data" \
-  --ids 128 --test-ids 32 --min-images 1 --max-images 3 --json > /dev/null
-cat > "$dir/tiny.toml" <<'TOML'
-backbone = "resnet18"
-height = 48
-width = 24
-pad = 2
-lr = 0.01
-backbone_lr_ratio = 1.0
-eval_every = 0
-TOML
+. scripts/bench-tiny.sh
 rate() { # $@: extra flags; prints images/s over the epochs after the first
   rm -rf "$dir/run"
   "$vireid" train --dataset sysu --root "$dir/data" --config "$dir/tiny.toml" \
     --epochs "$epochs" --out "$dir/run" --json "$@" > /dev/null 2>&1
-  python3 - "$dir/run/metrics.jsonl" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])][1:]
-print(f"{sum(r['images_per_second'] for r in rows) / len(rows):.2f}")
-PY
+  mean_rate "$dir/run/metrics.jsonl"
 }
 native=0; det=0
 for _ in $(seq "$rounds"); do

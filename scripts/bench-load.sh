@@ -12,28 +12,14 @@ cargo build --release --quiet -p vireid
 dir="${BENCH_DIR:-target/bench}/load"
 epochs="${EPOCHS:-3}"
 mkdir -p "$dir"
-[ -f "$dir/data/vireid-synth.json" ] || target/release/vireid synth --dataset sysu --out "$dir/data" \
-  --ids 128 --test-ids 32 --min-images 1 --max-images 3 --json > /dev/null
-cat > "$dir/tiny.toml" <<'TOML'
-backbone = "resnet18"
-height = 48
-width = 24
-pad = 2
-lr = 0.01
-backbone_lr_ratio = 1.0
-eval_every = 0
-TOML
+vireid=target/release/vireid
+. scripts/bench-tiny.sh
 rate() { # $1: label, $2: executable, then the environment's extra words
   local label="$1" exe="$2"; shift 2
   rm -rf "$dir/run"
   env "$@" "$exe" train --dataset sysu --root "$dir/data" --config "$dir/tiny.toml" \
     --epochs "$epochs" --out "$dir/run" --json > /dev/null 2>&1
-  # Images a second over the epochs after the first (start-up and warm-up left out).
-  python3 - "$dir/run/metrics.jsonl" "$label" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])][1:]
-print(f"{sys.argv[2]:<40}{sum(r['images_per_second'] for r in rows) / len(rows):>10.1f}")
-PY
+  printf '%-40s%10.1f\n' "$label" "$(mean_rate "$dir/run/metrics.jsonl")"
 }
 # The loop's output goes nowhere: holding the $(...) pipe open, it would never let it end.
 busy() { python3 -c "while True: pass" > /dev/null 2>&1 & echo $!; }

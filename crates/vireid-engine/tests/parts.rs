@@ -76,7 +76,7 @@ fn the_run_folder_commits_resumes_and_refuses() {
     let c = small_config();
     let (vs, mut sgd) = network(&c);
     let folder = RunFolder::create(&run).unwrap();
-    let mut state = folder
+    let (mut state, _) = folder
         .start(&c, c.net_config(6), &vs, &mut sgd, Device::Cpu, false)
         .unwrap();
     assert_eq!(state.next_epoch, 0);
@@ -104,7 +104,7 @@ fn the_run_folder_commits_resumes_and_refuses() {
     let (vs2, mut sgd2) = network(&c);
     let refused = folder.start(&c, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, false);
     assert!(matches!(refused, Err(EngineError::RunExists { .. })));
-    let resumed = folder
+    let (resumed, _) = folder
         .start(&c, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, true)
         .unwrap();
     assert_eq!(resumed.next_epoch, 1);

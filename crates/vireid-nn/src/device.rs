@@ -51,9 +51,8 @@ pub const DETERMINISTIC_THREADS: usize = 2;
 ///
 /// The variables are read by libtorch, oneDNN and MKL when they first run, so this must be
 /// called before any tensor is made (the commands call it right after parsing their flags).
-/// Returns the settings, for the run's records.
-pub fn pin_deterministic() -> Vec<(&'static str, &'static str)> {
-    let settings = vec![
+pub fn pin_deterministic() {
+    let settings = [
         ("ATEN_CPU_CAPABILITY", "avx2"),
         ("ONEDNN_MAX_CPU_ISA", "AVX2"),
         ("DNNL_MAX_CPU_ISA", "AVX2"),
@@ -70,5 +69,4 @@ pub fn pin_deterministic() -> Vec<(&'static str, &'static str)> {
     if tch::Cuda::is_available() {
         tch::Cuda::cudnn_set_benchmark(false);
     }
-    settings
 }

@@ -6,9 +6,8 @@
 
 mod common;
 
-use common::{s, synth};
+use common::synth;
 use std::path::Path;
-use std::process::Command;
 
 /// The caps of an x86-64 machine with AVX2 and nothing wider.
 const AVX2_MACHINE: [(&str, &str); 4] = [
@@ -26,21 +25,8 @@ fn weights(
     env: &[(&str, &str)],
     extra: &[&str],
 ) -> Vec<u8> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vireid"));
-    cmd.args([
-        "train",
-        "--dataset",
-        "sysu",
-        "--root",
-        s(root),
-        "--config",
-        s(config),
-        "--epochs",
-        "1",
-        "--out",
-        s(out),
-    ])
-    .args(extra);
+    let mut cmd = common::train_command(root, config, out);
+    cmd.args(["--epochs", "1"]).args(extra);
     // Caps from the machine running the tests must not leak in.
     for (k, _) in AVX2_MACHINE {
         cmd.env_remove(k);

@@ -37,7 +37,7 @@ use tch::Device;
 use vireid_data::cache::ImageCache;
 use vireid_data::sampler::IdentitySampler;
 use vireid_nn::network::part_net;
-use vireid_nn::{NetConfig, PartNet};
+use vireid_nn::PartNet;
 
 /// The training images, as the prepared caches hold them (uint8 N x H x W x 3, labels).
 pub struct TrainData {
@@ -116,8 +116,8 @@ fn train_in(
             nesterov: true,
         },
     );
-    let mut state = folder.start(config, network, &vs, &mut sgd, run.device, run.resume)?;
-    if let Some(note) = state.resume_note.take() {
+    let (mut state, note) = folder.start(config, network, &vs, &mut sgd, run.device, run.resume)?;
+    if let Some(note) = note {
         observer.note(&note);
     }
     let stepper_amp = Precision::of(config.amp, run.device) == Precision::MixedFloat16;
@@ -192,7 +192,7 @@ fn check_cache_sizes(config: &TrainConfig, data: &TrainData) -> Result<()> {
             });
         }
     }
-    NetConfig::check_height(h).map_err(|why| EngineError::Config { key: "height", why })
+    Ok(())
 }
 
 /// Training identities: one classifier row per label of either modality.

@@ -36,9 +36,6 @@ pub struct RunState {
     pub device: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
-    /// Set by a resume that changed device: what to tell the user.
-    #[serde(skip)]
-    pub resume_note: Option<String>,
 }
 
 impl RunState {
@@ -56,7 +53,6 @@ impl RunState {
             loss_scale: LossScale::default(),
             device: None,
             precision: None,
-            resume_note: None,
         }
     }
 }
@@ -156,7 +152,8 @@ impl RunFolder {
     /// The state to continue from: the saved one, with its weights and optimiser state
     /// loaded, when `resume` (only `epochs` may differ from the saved config, so a finished
     /// run can be extended, and `amp` where the precision stays the same); a fresh one, with `config.pretrained` loaded, when there is none.
-    /// A folder holding a run is refused without `resume`.
+    /// A folder holding a run is refused without `resume`. With the state comes what to tell
+    /// the user about the resume (a change of device), if anything.
     pub fn start(
         &self,
         config: &TrainConfig,
@@ -165,7 +162,8 @@ impl RunFolder {
         sgd: &mut Sgd,
         device: Device,
         resume: bool,
-    ) -> Result<RunState> {
+    ) -> Result<(RunState, Option<String>)> {
+        let mut note = None;
         let mut state = match read_state(&self.dir)? {
             Some(old) if resume => {
                 // The number of epochs may grow; amp may change as long as the precision does
@@ -182,7 +180,7 @@ impl RunFolder {
                         saved: self.dir.join("config.toml"),
                     });
                 }
-                let note = check_resume_device(&self.dir, &old, config, device)?;
+                note = check_resume_device(&self.dir, &old, config, device)?;
                 if let (Some(wf), Some(of)) = (&old.weights, &old.optimizer) {
                     let w = weights::read(&self.dir.join(wf))?;
                     weights::load_into(vs, &w, &network)?;
@@ -191,7 +189,6 @@ impl RunFolder {
                 }
                 RunState {
                     config: config.clone(),
-                    resume_note: note,
                     ..old
                 }
             }
@@ -210,7 +207,7 @@ impl RunFolder {
         state.device = Some(device_name(device));
         state.precision = Some(Precision::of(config.amp, device));
         write_atomic(&self.dir.join("config.toml"), config.to_toml().as_bytes())?;
-        Ok(state)
+        Ok((state, note))
     }
 
     /// Saves the weights and optimiser state of `epoch` (with `partial`: of the steps done in

@@ -57,22 +57,21 @@ pub fn synth(dataset: &str, root: &Path, ids: u32, seed: u64) {
 pub const SMALL_TRAINING: &str = "backbone = \"resnet18\"\nheight = 96\nwidth = 48\n\
 ids_per_batch = 3\nimages_per_id = 2\nlr = 0.01\neval_every = 1\neval_from = 1\n";
 
+/// The `vireid train` command of the SYSU-MM01 tree at `root` with the config file `config`
+/// into `out`, to add flags and environment to.
+pub fn train_command(root: &Path, config: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vireid"));
+    cmd.args(["train", "--dataset", "sysu", "--root", s(root)])
+        .args(["--config", s(config), "--out", s(out)]);
+    cmd
+}
+
 /// `vireid train` of the SYSU-MM01 tree at `root` with the config file `config` into `out`
 /// on two threads, plus `extra` flags.
 pub fn train(root: &Path, config: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--dataset",
-        "sysu",
-        "--root",
-        s(root),
-        "--config",
-        s(config),
-        "--out",
-        s(out),
-        "--threads",
-        "2",
-    ];
-    args.extend(extra);
-    vireid(&args)
+    train_command(root, config, out)
+        .args(["--threads", "2"])
+        .args(extra)
+        .output()
+        .unwrap()
 }

@@ -5,7 +5,7 @@ use vireid_engine::progress::{Progress, Tick};
 use vireid_engine::step::StepLosses;
 use vireid_engine::trainer::{EpochRecord, Observer, RunState};
 
-/// Bars for phases (cache, features) and for the steps of each epoch, with a line per epoch.
+/// A bar over the steps of each epoch, and a line per epoch.
 pub struct Bars {
     pub quiet: bool,
     /// The run's epochs, for "epoch 3/50".
@@ -40,7 +40,12 @@ impl Drop for Phase {
     }
 }
 
-impl Progress for Bars {
+/// Bars for the engine's phases (cache, features, evaluation, dataset) and its notes.
+pub struct Phases {
+    pub quiet: bool,
+}
+
+impl Progress for Phases {
     fn phase(&self, name: &str, total: u64) -> Box<dyn Tick + '_> {
         Box::new(Phase(vireid::progress::bar(total, name, self.quiet)))
     }

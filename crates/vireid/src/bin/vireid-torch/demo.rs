@@ -1,6 +1,6 @@
 //! `vireid demo`: the flags, and the tables at the end; the pipeline is vireid_engine::demo.
 
-use crate::bars::Bars;
+use crate::bars::{Bars, Phases};
 use crate::interrupt::stop_on_ctrl_c;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -79,7 +79,7 @@ pub fn run(a: Args) -> Result<()> {
     let config = demo::resolved_config(&options)?;
     let stop = stop_on_ctrl_c();
     let mut bars = Bars::new(a.json, config.epochs);
-    let progress = Bars::new(a.json, config.epochs);
+    let progress = Phases { quiet: a.json };
     let results = match demo::run(&options, &stop, &mut bars, &progress)? {
         DemoOutcome::Stopped { next_epoch } => {
             println!("stopped; run the same command again to continue from epoch {next_epoch}");

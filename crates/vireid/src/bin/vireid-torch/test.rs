@@ -1,4 +1,4 @@
-use crate::bars::Bars;
+use crate::bars::Phases;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -119,7 +119,7 @@ pub fn run(a: Args) -> Result<()> {
         alpha: a.alpha,
         rerank: a.rerank,
     };
-    let outcome = test_checkpoints(&request, &Bars::new(a.json, 0))?;
+    let outcome = test_checkpoints(&request, &Phases { quiet: a.json })?;
     let (shared, per_trial, report) = (
         &outcome.evaluation.shared,
         &outcome.evaluation.per_trial,

@@ -1,4 +1,4 @@
-use crate::bars::Bars;
+use crate::bars::{Bars, Phases};
 use crate::interrupt::{resume_command, stop_on_ctrl_c};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -170,7 +170,7 @@ fn train_on(
         device,
         resume,
     };
-    let progress = Bars::new(quiet, config.epochs);
+    let progress = Phases { quiet };
     job::run(job, stop, &mut bars, &progress)
         .with_context(|| format!("training into {}", out.display()))
 }
