@@ -3,9 +3,10 @@
 
 use crate::error::{EngineError, Result};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use vireid_augment::Preset;
 use vireid_data::{Dataset, Direction};
+use vireid_hub::Pretrained;
 use vireid_nn::{Depth, NetConfig};
 
 /// Largest image side a config may ask for: far above any re-ID size, far below what would
@@ -63,8 +64,12 @@ pub struct TrainConfig {
     /// 24-pixel-wide image shift the person by a third of the frame).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pad: Option<usize>,
-    /// ImageNet weights for both stems and the shared layers (torchvision .pth/.safetensors).
-    pub pretrained: Option<PathBuf>,
+    /// What a fresh run's stems and shared layers start from: `"imagenet"` (torchvision's
+    /// weights for the backbone, found or fetched: the paper's start), `"none"` (random), or
+    /// the path of a torchvision-layout file. Only a fresh run reads it. Configs written
+    /// before the key had a default leave it out, and meant random weights.
+    #[serde(default = "random_start")]
+    pub pretrained: Pretrained,
     /// One seed for sampling, augmentation and initialisation.
     pub seed: u64,
     /// Batches prepared ahead on background threads.
@@ -81,6 +86,10 @@ pub struct TrainConfig {
     /// `vireid_nn::pin_deterministic`): kernels pinned to AVX2, a fixed thread count.
     #[serde(default)]
     pub deterministic: bool,
+}
+
+fn random_start() -> Pretrained {
+    Pretrained::None
 }
 
 fn floor_overflow_limit() -> usize {
@@ -156,7 +165,7 @@ impl TrainConfig {
             eval_flip: true,
             rle: true,
             pad: None,
-            pretrained: None,
+            pretrained: Pretrained::ImageNet,
             seed: 0,
             prefetch: 2,
             amp: true,

@@ -13,6 +13,8 @@ pub enum EngineError {
     Augment(#[from] vireid_augment::AugmentError),
     #[error(transparent)]
     Evaluation(#[from] vireid_eval::EvalError),
+    #[error(transparent)]
+    Weights(#[from] vireid_hub::HubError),
     #[error("libtorch")]
     Torch(#[from] tch::TchError),
     #[error("cannot read {path}")]

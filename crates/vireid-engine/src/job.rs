@@ -9,13 +9,14 @@ use crate::progress::Progress;
 use crate::trainer::{
     read_state, train, EvalScores, Observer, Outcome, RunOptions, RunState, TrainData,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use tch::Device;
 use vireid_data::cache::{prepare, CachePaths, ImageCache};
 use vireid_data::image_io::Size;
 use vireid_data::{splits, train_set, Mode, Protocol, Shot};
 use vireid_eval::Score;
+use vireid_hub::{Hub, Pretrained};
 
 /// What to train and where.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +47,7 @@ pub fn run(
     } = job;
     config.validate()?;
     let dataset = config.dataset;
-    if let Some(p) = &config.pretrained {
+    if let Pretrained::File(p) = &config.pretrained {
         if !p.is_file() {
             return Err(EngineError::Config {
                 key: "pretrained",
@@ -54,13 +55,20 @@ pub fn run(
             });
         }
     }
-    if !resume && read_state(out)?.is_some() {
+    let saved = read_state(out)?.is_some();
+    if !resume && saved {
         return Err(EngineError::RunExists {
             dir: out.to_path_buf(),
         });
     }
     let size = Size::new(config.height as u32, config.width as u32);
     let set = train_set(dataset, root, config.trial)?;
+    // Only a fresh run reads its starting weights: a resumed one has its own.
+    let init = if saved {
+        None
+    } else {
+        initial_weights(config, progress)?
+    };
     let paths = CachePaths::new(root, dataset, config.trial, size);
     let tick = progress.phase("cache", (set.visible.len() + set.thermal.len()) as u64);
     prepare(root, &set, dataset, &paths, size, &|n| tick.inc(n as u64))?;
@@ -106,6 +114,55 @@ pub fn run(
         dir: out,
         device,
         resume,
+        init: init.as_deref(),
     };
     train(config, &data, run, &mut evaluate, stop, observer)
 }
+
+/// The file a fresh run of `config` starts from: `pretrained` as a path, or torchvision's
+/// ImageNet weights for the backbone found on this machine or downloaded (a bar of MiB);
+/// none for random weights.
+fn initial_weights(config: &TrainConfig, progress: &dyn Progress) -> Result<Option<PathBuf>> {
+    match &config.pretrained {
+        Pretrained::None => Ok(None),
+        Pretrained::File(p) => Ok(Some(p.clone())),
+        Pretrained::ImageNet => {
+            let hub = Hub::from_env();
+            let backbone = config.backbone.name();
+            if hub.locate(backbone)?.is_none() {
+                progress.note(&format!(
+                    "ImageNet weights for {backbone} are not on this machine: downloading \
+                     them into {}",
+                    hub.places
+                        .own
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ));
+            }
+            let tick = progress.phase("download MiB", 0);
+            let mut bytes = 0u64;
+            let found = hub.imagenet(backbone, &mut |n, total| {
+                if let Some(t) = total {
+                    tick.set_total(t.div_ceil(MIB));
+                }
+                let before = bytes / MIB;
+                bytes += n;
+                tick.inc(bytes / MIB - before);
+            })?;
+            drop(tick);
+            progress.note(&format!(
+                "ImageNet weights: {}{}",
+                found.path.display(),
+                if found.downloaded {
+                    " (downloaded, sha256 checked)"
+                } else {
+                    ""
+                }
+            ));
+            Ok(Some(found.path))
+        }
+    }
+}
+
+const MIB: u64 = 1 << 20;

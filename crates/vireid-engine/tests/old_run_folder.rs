@@ -68,6 +68,7 @@ fn the_old_run_resumes_to_its_end() {
                 dir,
                 device: Device::Cpu,
                 resume,
+                init: None,
             };
             train(config, &data, options, scores, &stop, &mut Quiet).unwrap()
         };

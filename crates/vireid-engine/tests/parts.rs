@@ -13,8 +13,11 @@ use vireid_engine::config::TrainConfig;
 use vireid_engine::sgd::{Sgd, SgdConfig};
 use vireid_engine::trainer::hooks::{BestCheckpoint, Hook, MetricsFiles};
 use vireid_engine::trainer::prefetch::produce;
-use vireid_engine::trainer::{read_state, EpochRecord, EvalScores, Partial, RunFolder, RunState};
+use vireid_engine::trainer::{
+    read_state, EpochRecord, EvalScores, Partial, RunFolder, RunOptions, RunState,
+};
 use vireid_engine::EngineError;
+use vireid_hub::Pretrained;
 use vireid_nn::network::part_net;
 use vireid_nn::Depth;
 
@@ -69,6 +72,15 @@ fn network(c: &TrainConfig) -> (VarStore, Sgd) {
     (vs, sgd)
 }
 
+fn opts(dir: &std::path::Path, resume: bool) -> RunOptions<'_> {
+    RunOptions {
+        dir,
+        device: Device::Cpu,
+        resume,
+        init: None,
+    }
+}
+
 #[test]
 fn the_run_folder_commits_resumes_and_refuses() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,7 +89,7 @@ fn the_run_folder_commits_resumes_and_refuses() {
     let (vs, mut sgd) = network(&c);
     let folder = RunFolder::create(&run).unwrap();
     let (mut state, _) = folder
-        .start(&c, c.net_config(6), &vs, &mut sgd, Device::Cpu, false)
+        .start(&c, c.net_config(6), &vs, &mut sgd, &opts(&run, false))
         .unwrap();
     assert_eq!(state.next_epoch, 0);
     assert!(run.join("config.toml").exists());
@@ -102,10 +114,10 @@ fn the_run_folder_commits_resumes_and_refuses() {
     assert_eq!(saved.precision, Some(Precision::Float32));
     // Without --resume a folder holding a run is refused; with it, the state comes back.
     let (vs2, mut sgd2) = network(&c);
-    let refused = folder.start(&c, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, false);
+    let refused = folder.start(&c, c.net_config(6), &vs2, &mut sgd2, &opts(&run, false));
     assert!(matches!(refused, Err(EngineError::RunExists { .. })));
     let (resumed, _) = folder
-        .start(&c, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, true)
+        .start(&c, c.net_config(6), &vs2, &mut sgd2, &opts(&run, true))
         .unwrap();
     assert_eq!(resumed.next_epoch, 1);
     // More epochs may be asked for; any other change is refused.
@@ -114,21 +126,39 @@ fn the_run_folder_commits_resumes_and_refuses() {
         ..c.clone()
     };
     folder
-        .start(&longer, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, true)
+        .start(&longer, c.net_config(6), &vs2, &mut sgd2, &opts(&run, true))
         .unwrap();
+    // What a fresh run starts from is no resume's business: another `pretrained` resumes,
+    // and the one the run started from stays on record.
+    let other_start = TrainConfig {
+        pretrained: Pretrained::File("elsewhere.pth".into()),
+        ..c.clone()
+    };
+    let (resumed, _) = folder
+        .start(
+            &other_start,
+            c.net_config(6),
+            &vs2,
+            &mut sgd2,
+            &opts(&run, true),
+        )
+        .unwrap();
+    assert_eq!(resumed.config.pretrained, c.pretrained);
+    let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(saved.contains("pretrained = \"imagenet\""), "{saved}");
     // amp off on the CPU trains in float32 as before: allowed.
     let no_amp = TrainConfig {
         amp: false,
         ..c.clone()
     };
     folder
-        .start(&no_amp, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, true)
+        .start(&no_amp, c.net_config(6), &vs2, &mut sgd2, &opts(&run, true))
         .unwrap();
     let other = TrainConfig {
         lr: 0.5,
         ..c.clone()
     };
-    let changed = folder.start(&other, c.net_config(6), &vs2, &mut sgd2, Device::Cpu, true);
+    let changed = folder.start(&other, c.net_config(6), &vs2, &mut sgd2, &opts(&run, true));
     assert!(matches!(changed, Err(EngineError::ConfigChanged { .. })));
 }
 

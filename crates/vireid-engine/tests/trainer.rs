@@ -81,6 +81,7 @@ fn run(
             dir,
             device: Device::Cpu,
             resume,
+            init: None,
         },
         &mut never,
         &stop,

@@ -1,8 +1,9 @@
 use crate::error::{NnError, Result};
 use tch::Device;
 
-/// Parses `cpu`, `cuda` or `cuda:K` and checks that the device exists here, so a run never
-/// starts on a device it cannot use.
+/// Parses `auto`, `cpu`, `cuda` or `cuda:K` and checks that the device exists here, so a
+/// run never starts on a device it cannot use. `auto` is the first GPU when libtorch sees
+/// one, else the CPU.
 pub fn parse_device(spec: &str) -> Result<Device> {
     let fail = |why: String| NnError::Device {
         requested: spec.to_string(),
@@ -10,10 +11,11 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     };
     let device = match spec.trim() {
         "cpu" => return Ok(Device::Cpu),
+        "auto" => return Ok(Device::cuda_if_available()),
         "cuda" => Device::Cuda(0),
         other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(k)) => Device::Cuda(k),
-            _ => return Err(fail("expected cpu, cuda or cuda:K".into())),
+            _ => return Err(fail("expected auto, cpu, cuda or cuda:K".into())),
         },
     };
     let available = tch::Cuda::device_count().max(0) as usize;

@@ -248,8 +248,18 @@ fn cuda_on_a_machine_without_it_is_refused_plainly() {
         assert!(err.contains("CUDA is not available"), "{err}");
     }
     let err = vireid_nn::parse_device("tpu").unwrap_err().to_string();
-    assert!(err.contains("expected cpu, cuda or cuda:K"), "{err}");
+    assert!(err.contains("expected auto, cpu, cuda or cuda:K"), "{err}");
     assert_eq!(vireid_nn::parse_device("cpu").unwrap(), Device::Cpu);
+}
+
+#[test]
+fn auto_is_the_first_gpu_when_there_is_one_else_the_cpu() {
+    let expected = if tch::Cuda::device_count() > 0 {
+        Device::Cuda(0)
+    } else {
+        Device::Cpu
+    };
+    assert_eq!(vireid_nn::parse_device("auto").unwrap(), expected);
 }
 
 #[test]

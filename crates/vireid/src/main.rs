@@ -42,6 +42,8 @@ enum Command {
     Metrics(commands::metrics::Args),
     /// A picture of the training augmentation: the pipeline and each transform on an image.
     Augment(commands::augment::Args),
+    /// The ImageNet weights training starts from: list, fetch (verified) and verify them.
+    Weights(commands::weights::Args),
     /// Train the two-stream network as the reference's train.py (resumable, observable).
     #[command(disable_help_flag = true)]
     Train(Forwarded),
@@ -113,6 +115,7 @@ fn main() {
         Command::Splits(a) => commands::splits::run(a),
         Command::Metrics(a) => commands::metrics::run(a),
         Command::Augment(a) => commands::augment::run(a),
+        Command::Weights(a) => commands::weights::run(a),
         Command::Train(_) | Command::Test(_) | Command::Extract(_) | Command::Demo(_) => {
             unreachable!("handed over to vireid-torch before parsing")
         }

@@ -20,6 +20,7 @@ use tch::Device;
 use vireid_data::image_io::Size;
 use vireid_data::synth::{generate, SynthConfig, SynthReport};
 use vireid_data::{splits, Dataset, Direction, Mode, Protocol, Shot};
+use vireid_hub::Pretrained;
 use vireid_nn::{weights, Depth};
 
 /// The demo's budget: ResNet-18 at 48 x 24 from random weights, a short schedule.
@@ -47,6 +48,8 @@ pub fn demo_config(epochs: usize, seed: u64) -> TrainConfig {
     c.eval_every = (epochs / 10).max(1);
     c.eval_from = 0;
     c.seed = seed;
+    // Fixed by the demo's budget, not by a download.
+    c.pretrained = Pretrained::None;
     c
 }
 

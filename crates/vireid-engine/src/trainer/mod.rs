@@ -63,6 +63,9 @@ pub struct RunOptions<'a> {
     pub device: Device,
     /// Continue the run the folder holds.
     pub resume: bool,
+    /// The weights file a fresh run's backbone starts from (`pretrained` resolved); none for
+    /// random weights. Not read when resuming.
+    pub init: Option<&'a Path>,
 }
 
 /// Trains into `dir` (created if needed). A folder with a state.json is resumed when
@@ -116,7 +119,7 @@ fn train_in(
             nesterov: true,
         },
     );
-    let (mut state, note) = folder.start(config, network, &vs, &mut sgd, run.device, run.resume)?;
+    let (mut state, note) = folder.start(config, network, &vs, &mut sgd, &run)?;
     if let Some(note) = note {
         observer.note(&note);
     }

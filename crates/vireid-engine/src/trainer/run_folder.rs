@@ -4,6 +4,7 @@
 //! files removed.
 
 use super::records::{EpochRecord, EvalScores, Partial};
+use super::RunOptions;
 use crate::amp::{LossScale, Precision};
 use crate::config::TrainConfig;
 use crate::error::{write_atomic, EngineError, Result};
@@ -36,6 +37,9 @@ pub struct RunState {
     pub device: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
+    /// The file the backbone started from (`pretrained` resolved), none for random weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_weights: Option<PathBuf>,
 }
 
 impl RunState {
@@ -53,6 +57,7 @@ impl RunState {
             loss_scale: LossScale::default(),
             device: None,
             precision: None,
+            initial_weights: None,
         }
     }
 }
@@ -150,28 +155,31 @@ impl RunFolder {
     }
 
     /// The state to continue from: the saved one, with its weights and optimiser state
-    /// loaded, when `resume` (only `epochs` may differ from the saved config, so a finished
-    /// run can be extended, and `amp` where the precision stays the same); a fresh one, with `config.pretrained` loaded, when there is none.
-    /// A folder holding a run is refused without `resume`. With the state comes what to tell
-    /// the user about the resume (a change of device), if anything.
+    /// loaded, when `run.resume` (only `epochs` may differ from the saved config, so a
+    /// finished run can be extended, `amp` where the precision stays the same, and
+    /// `pretrained`, which only a fresh run reads); a fresh one, with `run.init` loaded into
+    /// the backbone, when there is none. A folder holding a run is refused without `resume`.
+    /// With the state comes what to tell the user about the resume (a change of device), if
+    /// anything.
     pub fn start(
         &self,
         config: &TrainConfig,
         network: NetConfig,
         vs: &VarStore,
         sgd: &mut Sgd,
-        device: Device,
-        resume: bool,
+        run: &RunOptions<'_>,
     ) -> Result<(RunState, Option<String>)> {
+        let device = run.device;
         let mut note = None;
         let mut state = match read_state(&self.dir)? {
-            Some(old) if resume => {
+            Some(old) if run.resume => {
                 // The number of epochs may grow; amp may change as long as the precision does
                 // not (checked next: a CPU run may go on in float32 on a GPU).
                 let same = TrainConfig {
                     epochs: config.epochs,
                     amp: config.amp,
                     amp_max_floor_overflows: config.amp_max_floor_overflows,
+                    pretrained: config.pretrained.clone(),
                     ..old.config.clone()
                 };
                 if same != *config {
@@ -187,10 +195,12 @@ impl RunFolder {
                     let buffers = Tensor::read_safetensors(self.dir.join(of))?;
                     sgd.load_state(buffers)?;
                 }
-                RunState {
-                    config: config.clone(),
-                    ..old
-                }
+                // What the run started from stays on record.
+                let config = TrainConfig {
+                    pretrained: old.config.pretrained.clone(),
+                    ..config.clone()
+                };
+                RunState { config, ..old }
             }
             Some(_) => {
                 return Err(EngineError::RunExists {
@@ -198,15 +208,20 @@ impl RunFolder {
                 })
             }
             None => {
-                if let Some(p) = &config.pretrained {
+                let mut fresh = RunState::fresh(config, network);
+                if let Some(p) = run.init {
                     weights::load_imagenet(vs, &weights::read(p)?)?;
+                    fresh.initial_weights = Some(p.to_path_buf());
                 }
-                RunState::fresh(config, network)
+                fresh
             }
         };
         state.device = Some(device_name(device));
         state.precision = Some(Precision::of(config.amp, device));
-        write_atomic(&self.dir.join("config.toml"), config.to_toml().as_bytes())?;
+        write_atomic(
+            &self.dir.join("config.toml"),
+            state.config.to_toml().as_bytes(),
+        )?;
         Ok((state, note))
     }
 

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod prepare;
 pub mod splits;
 pub mod synth;
+pub mod weights;
 
 use vireid_data::Dataset;
 

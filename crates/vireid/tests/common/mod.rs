@@ -53,9 +53,11 @@ pub fn synth(dataset: &str, root: &Path, ids: u32, seed: u64) {
     );
 }
 
-/// A training config small enough for tests: ResNet-18 at 96 x 48, 3 people x 2 images.
+/// A training config small enough for tests: ResNet-18 at 96 x 48, 3 people x 2 images,
+/// from random weights (no ImageNet lookup or download).
 pub const SMALL_TRAINING: &str = "backbone = \"resnet18\"\nheight = 96\nwidth = 48\n\
-ids_per_batch = 3\nimages_per_id = 2\nlr = 0.01\neval_every = 1\neval_from = 1\n";
+ids_per_batch = 3\nimages_per_id = 2\nlr = 0.01\neval_every = 1\neval_from = 1\n\
+pretrained = \"none\"\n";
 
 /// The `vireid train` command of the SYSU-MM01 tree at `root` with the config file `config`
 /// into `out`, to add flags and environment to.

@@ -8,7 +8,6 @@ use vireid::commands::print_json;
 use vireid_engine::demo::report::comparison_table;
 use vireid_engine::demo::{self, DemoOptions, DemoOutcome, DEMO_EPOCHS, DEMO_IDS};
 use vireid_eval::report::trial_table;
-use vireid_nn::parse_device;
 
 /// Generate a synthetic cross-spectral dataset (SYSU-MM01 layout), train the two-stream part
 /// network on it (ResNet-18, 48 x 24, RLE on), test it over 10 trials (all-search,
@@ -42,8 +41,8 @@ pub struct Args {
     /// One seed for the dataset, sampling, augmentation and initialisation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// cpu, cuda or cuda:K.
-    #[arg(long, default_value = "cpu")]
+    /// auto (the first GPU when libtorch sees one, else the CPU), cpu, cuda or cuda:K.
+    #[arg(long, default_value = "auto")]
     device: String,
     /// Threads (0: one per core).
     #[arg(long, default_value_t = 0)]
@@ -59,7 +58,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     crate::process::settle(!a.no_deterministic, a.threads, a.json);
-    let device = parse_device(&a.device)?;
+    let device = crate::process::device(&a.device, a.json)?;
     anyhow::ensure!(a.epochs >= 1, "--epochs must be at least 1");
     anyhow::ensure!((1..=10).contains(&a.trials), "--trials must be 1..10");
     vireid::commands::ensure_writable(&a.out, "--out")?;

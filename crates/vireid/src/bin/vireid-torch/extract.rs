@@ -3,7 +3,7 @@ use ndarray::Array2;
 use std::path::PathBuf;
 use vireid::npy::read_matrix4;
 use vireid_nn::features::{extract, ExtractOptions, Geometry};
-use vireid_nn::{parse_device, weights, Modality};
+use vireid_nn::{weights, Modality};
 
 /// Evaluation features of a batch that is already normalised (float32 N x 3 x H x W), as the
 /// reference's evaluation forward gives them: DIR/pool.npy and DIR/bn.npy, N x 4*width.
@@ -29,8 +29,8 @@ pub struct Args {
     /// Images per forward pass.
     #[arg(long, default_value_t = 64, value_parser = vireid::commands::at_least_one)]
     batch: usize,
-    /// cpu, cuda or cuda:K.
-    #[arg(long, default_value = "cpu")]
+    /// auto (the first GPU when libtorch sees one, else the CPU), cpu, cuda or cuda:K.
+    #[arg(long, default_value = "auto")]
     device: String,
     /// libtorch intra-op threads (0: libtorch's default, one per core).
     #[arg(long, default_value_t = 0)]
@@ -51,7 +51,7 @@ pub fn parse_modality(s: &str) -> Result<Modality, String> {
 
 pub fn run(a: Args) -> Result<()> {
     crate::process::settle(a.deterministic, a.threads, a.json);
-    let device = parse_device(&a.device)?;
+    let device = crate::process::device(&a.device, a.json)?;
     vireid::commands::ensure_writable(&a.out, "--out")?;
     let input = read_matrix4(&a.input)?;
     if let Some((at, v)) = input.indexed_iter().find(|(_, v)| !v.is_finite()) {

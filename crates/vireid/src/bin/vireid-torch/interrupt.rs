@@ -27,12 +27,9 @@ pub fn resume_command(a: &Args) -> String {
     flag("--trial", a.trial.map(|v| v.to_string()));
     flag("--epochs", a.epochs.map(|v| v.to_string()));
     flag("--backbone", a.backbone.map(|b| b.name().to_string()));
-    flag(
-        "--pretrained",
-        a.pretrained.as_ref().map(|p| p.display().to_string()),
-    );
+    flag("--pretrained", a.pretrained.as_ref().map(|p| p.to_string()));
     flag("--seed", a.seed.map(|v| v.to_string()));
-    flag("--device", Some(a.device.clone()).filter(|d| d != "cpu"));
+    flag("--device", Some(a.device.clone()).filter(|d| d != "auto"));
     flag(
         "--threads",
         Some(a.threads).filter(|&t| t != 0).map(|t| t.to_string()),

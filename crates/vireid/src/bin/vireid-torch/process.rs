@@ -1,7 +1,18 @@
 //! Process-wide settings of the network commands: libtorch's threads, or the deterministic
 //! mode, which fixes them (and the kernels) so that a seed gives the same bytes anywhere.
 
-use vireid_nn::{pin_deterministic, set_threads, DETERMINISTIC_THREADS};
+use tch::Device;
+use vireid_nn::{parse_device, pin_deterministic, set_threads, DETERMINISTIC_THREADS};
+
+/// The device `--device` names; `auto` (the default) says in one line, unless `quiet`, when
+/// it falls back to the CPU.
+pub fn device(spec: &str, quiet: bool) -> anyhow::Result<Device> {
+    let device = parse_device(spec)?;
+    if spec.trim() == "auto" && device == Device::Cpu && !quiet {
+        eprintln!("note: libtorch sees no CUDA GPU here: running on the CPU (--device auto)");
+    }
+    Ok(device)
+}
 
 /// Applies `--threads` or, when `deterministic`, the deterministic mode (whose thread count
 /// wins over `--threads`, said unless `quiet`). Call before any tensor is made.

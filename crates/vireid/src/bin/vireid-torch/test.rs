@@ -10,7 +10,6 @@ use vireid_data::splits;
 use vireid_engine::evaluate::{test_checkpoints, ExtractionSettings, ProtocolImages, TestRequest};
 use vireid_eval::report::trial_table;
 use vireid_eval::{Score, TrialReport};
-use vireid_nn::parse_device;
 
 /// The reference's test protocol on a checkpoint: features of the query and of each trial's
 /// gallery (test transform: Lanczos resize, normalise; plus the mirrored image), the four
@@ -45,8 +44,8 @@ pub struct Args {
     /// k-reciprocal re-ranking (k1 = 20, k2 = 6, lambda = 0.3) of every score.
     #[arg(long)]
     rerank: bool,
-    /// cpu, cuda or cuda:K.
-    #[arg(long, default_value = "cpu")]
+    /// auto (the first GPU when libtorch sees one, else the CPU), cpu, cuda or cuda:K.
+    #[arg(long, default_value = "auto")]
     device: String,
     /// libtorch intra-op threads (0: libtorch's default, one per core).
     #[arg(long, default_value_t = 0)]
@@ -81,7 +80,7 @@ struct Summary<'a> {
 
 pub fn run(a: Args) -> Result<()> {
     crate::process::settle(a.deterministic, a.threads, a.json);
-    let device = parse_device(&a.device)?;
+    let device = crate::process::device(&a.device, a.json)?;
     if let Some(d) = &a.save_features {
         vireid::commands::ensure_writable(d, "--save-features")?;
     }

@@ -8,7 +8,8 @@ use vireid_data::Dataset;
 use vireid_engine::config::TrainConfig;
 use vireid_engine::job::{self, TrainJob};
 use vireid_engine::trainer::{Outcome, RunState};
-use vireid_nn::{parse_device, Depth};
+use vireid_hub::Pretrained;
+use vireid_nn::Depth;
 
 /// Train the two-stream part network as the reference's train.py does: identity-sampled
 /// batches (B ids x K visible + K thermal), RLE augmentation, CE + batch-hard triplet on four
@@ -36,13 +37,17 @@ pub struct Args {
     /// resnet50 (the paper), resnet34 or resnet18.
     #[arg(long, value_parser = backbone)]
     pub(crate) backbone: Option<Depth>,
-    /// cpu, cuda or cuda:K.
-    #[arg(long, default_value = "cpu")]
+    /// auto (the first GPU when libtorch sees one, else the CPU), cpu, cuda or cuda:K.
+    #[arg(long, default_value = "auto")]
     pub(crate) device: String,
-    /// ImageNet weights (torchvision resnet50-19c8e357.pth or .safetensors) for both stems and
-    /// the shared layers, as the reference starts.
-    #[arg(long)]
-    pub(crate) pretrained: Option<PathBuf>,
+    /// What both stems and the shared layers start from (default: the config's, whose preset
+    /// is imagenet). imagenet: torchvision's weights for the backbone, as the paper starts
+    /// (resnet50-19c8e357.pth), found in torch's or vireid's cache or else downloaded and
+    /// verified (see `vireid weights`); none: random weights; or the PATH of a
+    /// torchvision-layout file (.pth or .safetensors). A resumed run keeps what it started
+    /// from.
+    #[arg(long, value_name = "imagenet|none|PATH")]
+    pub(crate) pretrained: Option<Pretrained>,
     /// The one seed of sampling, augmentation and initialisation.
     #[arg(long)]
     pub(crate) seed: Option<u64>,
@@ -68,11 +73,11 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let config = resolve(&a)?;
     crate::process::settle(config.deterministic, a.threads, a.json);
-    let device = parse_device(&a.device)?;
-    if config.pretrained.is_none() && !a.resume {
+    let device = crate::process::device(&a.device, a.json)?;
+    if config.pretrained == Pretrained::None && !a.resume && !a.json {
         eprintln!(
-            "note: no --pretrained ImageNet weights: the backbone starts from random weights \
-             (the paper starts from torchvision's resnet50-19c8e357.pth)"
+            "note: pretrained = none: the backbone starts from random weights (the paper starts \
+             from ImageNet: --pretrained imagenet)"
         );
     }
     let stop = stop_on_ctrl_c();
@@ -134,7 +139,7 @@ fn resolve(a: &Args) -> Result<TrainConfig> {
         config.backbone = b;
     }
     if let Some(p) = &a.pretrained {
-        config.pretrained = Some(p.clone());
+        config.pretrained = p.clone();
     }
     if let Some(s) = a.seed {
         config.seed = s;
