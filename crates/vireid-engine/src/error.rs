@@ -85,6 +85,14 @@ pub enum EngineError {
         #[source]
         source: image::ImageError,
     },
+    #[error("{0}")]
+    Embed(String),
+    #[error(
+        "{} image(s) cannot be read (--skip-unreadable leaves them out, listed): {}",
+        .0.len(),
+        .0.iter().map(|u| format!("{}: {}", u.path.display(), u.why)).collect::<Vec<_>>().join("; ")
+    )]
+    UnreadableImages(Vec<crate::embed::Unreadable>),
     #[error("drawing the training curves: {0}")]
     Plot(String),
     #[error("the optimiser state does not fit the network: {}", .0.join("; "))]

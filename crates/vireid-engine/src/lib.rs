@@ -16,6 +16,7 @@ pub mod amp;
 pub mod config;
 pub mod curves;
 pub mod demo;
+pub mod embed;
 pub mod error;
 pub mod evaluate;
 pub mod job;

@@ -28,6 +28,8 @@ fn the_old_state_and_config_read_as_typed_values() {
     let state = read_state(fixture()).unwrap().expect("a state.json");
     let c = &state.config;
     assert_eq!(c.dataset, Dataset::Sysu);
+    // Written as null before `pretrained` had a default: random weights, as it was trained.
+    assert_eq!(c.pretrained, vireid_hub::Pretrained::None);
     assert_eq!(c.backbone, Depth::R18);
     assert_eq!(c.eval_direction, Some(Direction::InfraredToVisible));
     assert_eq!((c.height, c.width, c.epochs), (96, 48, 1));

@@ -51,11 +51,14 @@ impl Serialize for Pretrained {
     }
 }
 
+/// Reads the three spellings, and `null`, which run states written before the key had a
+/// default hold for random weights.
 impl<'de> Deserialize<'de> for Pretrained {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        match Option::<String>::deserialize(d)? {
+            None => Ok(Pretrained::None),
+            Some(s) => s.parse().map_err(serde::de::Error::custom),
+        }
     }
 }
 
@@ -208,6 +211,10 @@ mod tests {
             assert_eq!(serde_json::from_str::<Pretrained>(&json).unwrap(), value);
         }
         assert!("".parse::<Pretrained>().is_err());
+        assert_eq!(
+            serde_json::from_str::<Pretrained>("null").unwrap(),
+            Pretrained::None
+        );
     }
 
     #[test]

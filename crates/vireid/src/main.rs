@@ -1,7 +1,7 @@
 //! `vireid`: visible-infrared person re-identification from the command line.
 //!
 //! This executable holds the commands that need no network and starts without loading
-//! libtorch; `train`, `test`, `extract` and `demo` are handed over to `vireid-torch`, the
+//! libtorch; `train`, `test`, `extract`, `demo` and `embed` are handed over to `vireid-torch`, the
 //! executable installed beside it (as git hands `git foo` to `git-foo`), with the same
 //! arguments.
 
@@ -56,10 +56,13 @@ enum Command {
     /// Synthetic data, training with and without RLE, the 10-trial test and a report, end to end.
     #[command(disable_help_flag = true)]
     Demo(Forwarded),
+    /// Features of raw images (files, folders, a list) with a trained checkpoint, for search.
+    #[command(disable_help_flag = true)]
+    Embed(Forwarded),
 }
 
 /// The commands vireid-torch runs.
-const NETWORK_COMMANDS: [&str; 4] = ["train", "test", "extract", "demo"];
+const NETWORK_COMMANDS: [&str; 5] = ["train", "test", "extract", "demo", "embed"];
 const NETWORK_EXECUTABLE: &str = "vireid-torch";
 
 /// Replaces this process with vireid-torch when the command is one of its own (also for
@@ -116,7 +119,11 @@ fn main() {
         Command::Metrics(a) => commands::metrics::run(a),
         Command::Augment(a) => commands::augment::run(a),
         Command::Weights(a) => commands::weights::run(a),
-        Command::Train(_) | Command::Test(_) | Command::Extract(_) | Command::Demo(_) => {
+        Command::Train(_)
+        | Command::Test(_)
+        | Command::Extract(_)
+        | Command::Demo(_)
+        | Command::Embed(_) => {
             unreachable!("handed over to vireid-torch before parsing")
         }
     };

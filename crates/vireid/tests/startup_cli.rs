@@ -35,7 +35,9 @@ fn measured(exe: &str, args: &[&str]) -> (bool, f64, f64) {
 #[test]
 fn framework_free_commands_never_load_libtorch() {
     let exe = env!("CARGO_BIN_EXE_vireid");
-    for command in ["synth", "splits", "prepare", "metrics", "augment"] {
+    for command in [
+        "synth", "splits", "prepare", "metrics", "augment", "weights",
+    ] {
         let (ok, mb, _) = measured(exe, &[command, "--help"]);
         assert!(ok, "{command} --help failed");
         // libtorch alone maps about 500 MB when it loads.
@@ -56,7 +58,8 @@ fn framework_free_commands_never_load_libtorch() {
     let out = vireid(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
     for command in [
-        "synth", "prepare", "splits", "metrics", "augment", "train", "test", "extract", "demo",
+        "synth", "prepare", "splits", "metrics", "augment", "weights", "train", "test", "extract",
+        "demo", "embed",
     ] {
         assert!(
             help.contains(&format!("  {command} ")),

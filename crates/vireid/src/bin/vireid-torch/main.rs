@@ -1,9 +1,10 @@
-//! `vireid-torch`: the `vireid` commands that run the network (train, test, extract, demo).
+//! `vireid-torch`: the `vireid` commands that run the network (train, test, extract, demo, embed).
 //! Users type `vireid train ...`; the `vireid` executable hands those commands over to this
 //! one, which alone links libtorch.
 
 mod bars;
 mod demo;
+mod embed;
 mod extract;
 mod interrupt;
 mod process;
@@ -38,6 +39,8 @@ enum Command {
     Extract(extract::Args),
     /// Synthetic data, training with and without RLE, the 10-trial test and a report, end to end.
     Demo(demo::Args),
+    /// Features of raw images (files, folders, a list) with a trained checkpoint, for search.
+    Embed(embed::Args),
 }
 
 fn main() {
@@ -47,6 +50,7 @@ fn main() {
         Command::Test(a) => test::run(a),
         Command::Extract(a) => extract::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Embed(a) => embed::run(a),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

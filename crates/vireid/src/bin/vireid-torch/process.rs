@@ -9,7 +9,7 @@ use vireid_nn::{parse_device, pin_deterministic, set_threads, DETERMINISTIC_THRE
 pub fn device(spec: &str, quiet: bool) -> anyhow::Result<Device> {
     let device = parse_device(spec)?;
     if spec.trim() == "auto" && device == Device::Cpu && !quiet {
-        eprintln!("note: libtorch sees no CUDA GPU here: running on the CPU (--device auto)");
+        eprintln!("note: no CUDA GPU is visible here: running on the CPU (--device auto)");
     }
     Ok(device)
 }

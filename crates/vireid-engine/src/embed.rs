@@ -1,0 +1,493 @@
+//! Features of raw images (files, folders, list files) with a trained network, for search:
+//! the test transform (Pillow-compatible Lanczos to the network's size, ImageNet
+//! normalisation), flip as the test protocol uses it, batches on the device. Work is done in
+//! chunks, each saved when done, so a large folder resumes where it stopped; the chunks are
+//! joined at the end into one safetensors file (`pool` and `bn`, N x D float32; the image
+//! paths and the settings in its metadata, as one JSON document under the key `embedding`:
+//! one key, because the safetensors crate writes several in hash order, and the same run
+//! should give the same bytes).
+//!
+//! Decoding the next chunk runs on other threads while the network runs on this one.
+
+use crate::error::{EngineError, Result};
+use crate::evaluate::{MEAN, STD};
+use crate::progress::Progress;
+use rayon::prelude::*;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tch::Device;
+use vireid_augment::test_time::to_normalized_chw;
+use vireid_data::atomic::write_atomic;
+use vireid_data::image_io::{ImageResizer, Size};
+use vireid_nn::features::{extract_with, ExtractOptions, Geometry};
+use vireid_nn::{weights, Modality, NetConfig, PartNet};
+
+/// The file endings a folder is searched for.
+pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
+
+/// The images `inputs` name, in order: a file as it is, a folder's images (recursively,
+/// sorted by path), and with `list` the lines of a list file (one path a line, relative to
+/// the list's folder; blank lines and `#` comments skipped).
+pub fn collect_images(inputs: &[PathBuf], list: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(input)
+                .follow_links(true)
+                .into_iter()
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| EngineError::Read {
+                    path: e.path().unwrap_or(input).to_path_buf(),
+                    source: e.into(),
+                })?
+                .into_iter()
+                .filter(|e| e.file_type().is_file() && is_image(e.path()))
+                .map(|e| e.into_path())
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else if input.is_file() {
+            out.push(input.clone());
+        } else {
+            return Err(EngineError::Embed(format!(
+                "{}: no such file or folder",
+                input.display()
+            )));
+        }
+    }
+    if let Some(list) = list {
+        let text = std::fs::read_to_string(list).map_err(|source| EngineError::Read {
+            path: list.to_path_buf(),
+            source,
+        })?;
+        let base = list.parent().unwrap_or(Path::new(""));
+        for line in text.lines().map(str::trim) {
+            if !line.is_empty() && !line.starts_with('#') {
+                out.push(base.join(line));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(EngineError::Embed(
+            "no images to embed: the inputs hold no .jpg, .jpeg, .png or .bmp files".into(),
+        ));
+    }
+    Ok(out)
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// What to embed and how.
+#[derive(Debug, Clone)]
+pub struct EmbedRequest<'a> {
+    /// A vireid or reference checkpoint.
+    pub checkpoint: &'a Path,
+    pub modality: Modality,
+    pub images: &'a [PathBuf],
+    /// The size images are resized to (the network's training size).
+    pub size: Size,
+    pub flip: bool,
+    pub batch: usize,
+    pub device: Device,
+    /// The safetensors file to write.
+    pub out: &'a Path,
+    /// Leave unreadable images out (listed) instead of stopping at them.
+    pub skip_unreadable: bool,
+    /// Images a saved chunk.
+    pub chunk: usize,
+}
+
+/// An image left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    pub path: PathBuf,
+    pub why: String,
+}
+
+/// What an embedding run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Embedding {
+    pub out: PathBuf,
+    /// Images embedded (rows of the output).
+    pub images: usize,
+    pub skipped: Vec<Unreadable>,
+    pub dim: usize,
+    pub network: NetConfig,
+    /// Chunks found done from an earlier run and reused.
+    pub chunks_reused: usize,
+    pub seconds: f64,
+    /// Images embedded by this run a second, loading included.
+    pub images_per_second: f64,
+}
+
+/// How the run ended.
+#[derive(Debug)]
+pub enum EmbedOutcome {
+    Finished(Embedding),
+    /// `stop` was raised: the chunks done so far are saved; the same request continues.
+    Stopped {
+        done: usize,
+        total: usize,
+    },
+}
+
+/// The settings an output (and its chunks) was made with; a chunk folder made with other
+/// settings is not reused.
+#[derive(Serialize)]
+struct Fingerprint<'a> {
+    checkpoint: &'a Path,
+    checkpoint_bytes: u64,
+    modality: &'a str,
+    height: u32,
+    width: u32,
+    flip: bool,
+    chunk: usize,
+    images: &'a [PathBuf],
+}
+
+fn modality_name(m: Modality) -> &'static str {
+    match m {
+        Modality::Visible => "visible",
+        Modality::Thermal => "thermal",
+    }
+}
+
+/// The folder beside `out` that holds finished chunks until the output is written.
+pub fn chunk_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    out.with_file_name(name)
+}
+
+/// One chunk's decoded images: RGB bytes of the readable ones, in order, and the rest.
+struct Decoded {
+    rgb: Vec<u8>,
+    paths: Vec<PathBuf>,
+    unreadable: Vec<Unreadable>,
+}
+
+fn decode_chunk(images: &[PathBuf], size: Size) -> Decoded {
+    let len = size.rgb_len();
+    let results: Vec<std::result::Result<Vec<u8>, String>> = images
+        .par_iter()
+        .map_init(ImageResizer::new, |resizer, path| {
+            let mut rgb = vec![0u8; len];
+            resizer
+                .load_into(path, size, &mut rgb)
+                .map(|()| rgb)
+                .map_err(|e| error_chain(&e))
+        })
+        .collect();
+    let mut d = Decoded {
+        rgb: Vec::with_capacity(images.len() * len),
+        paths: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    for (path, r) in images.iter().zip(results) {
+        match r {
+            Ok(rgb) => {
+                d.rgb.extend_from_slice(&rgb);
+                d.paths.push(path.clone());
+            }
+            Err(why) => d.unreadable.push(Unreadable {
+                path: path.clone(),
+                why,
+            }),
+        }
+    }
+    d
+}
+
+/// An error and its causes in one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Features of `d`'s images.
+fn run_network(
+    net: &PartNet,
+    d: &Decoded,
+    request: &EmbedRequest<'_>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(Vec<f32>, Vec<f32>, usize)> {
+    let size = request.size;
+    let len = size.rgb_len();
+    let geometry = Geometry {
+        channels: 3,
+        height: size.height as usize,
+        width: size.width as usize,
+    };
+    let options = ExtractOptions {
+        device: request.device,
+        modality: request.modality,
+        flip: request.flip,
+        batch: request.batch,
+    };
+    let load = |first: usize, slots: &mut [f32]| -> Result<()> {
+        slots
+            .par_chunks_mut(len)
+            .zip(d.rgb[first * len..].par_chunks(len))
+            .for_each(|(slot, rgb)| to_normalized_chw(rgb, MEAN, STD, slot));
+        Ok(())
+    };
+    let mut last = 0;
+    let f = extract_with(net, d.paths.len(), geometry, &options, load, |done| {
+        progress(done - last);
+        last = done;
+    })?;
+    Ok((f.pool, f.bn, f.dim))
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn f32_values(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// The metadata key of an output's (and a chunk's) JSON document.
+pub const METADATA_KEY: &str = "embedding";
+
+/// A safetensors file of `pool` and `bn` (rows x dim) with `document` under
+/// [`METADATA_KEY`].
+fn features_file(pool: &[f32], bn: &[f32], dim: usize, document: &serde_json::Value) -> Vec<u8> {
+    let metadata = HashMap::from([(METADATA_KEY.to_string(), document.to_string())]);
+    let rows = pool.len().checked_div(dim).unwrap_or(0);
+    let (pool, bn) = (f32_bytes(pool), f32_bytes(bn));
+    let bn_view = TensorView::new(Dtype::F32, vec![rows, dim], &bn).expect("rows x dim");
+    let pool_view = TensorView::new(Dtype::F32, vec![rows, dim], &pool).expect("rows x dim");
+    safetensors::tensor::serialize([("bn", bn_view), ("pool", pool_view)], &Some(metadata))
+        .expect("float32 tensors of matching shapes serialise")
+}
+
+/// What a chunk file says besides its tensors.
+#[derive(Serialize, Deserialize)]
+struct ChunkDocument {
+    paths: Vec<PathBuf>,
+    skipped: Vec<Unreadable>,
+    dim: usize,
+}
+
+/// A finished chunk read back.
+struct Chunk {
+    pool: Vec<f32>,
+    bn: Vec<f32>,
+    dim: usize,
+    paths: Vec<PathBuf>,
+    skipped: Vec<Unreadable>,
+}
+
+fn read_chunk(path: &Path) -> Option<Chunk> {
+    let bytes = std::fs::read(path).ok()?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes).ok()?;
+    let doc: ChunkDocument =
+        serde_json::from_str(meta.metadata().as_ref()?.get(METADATA_KEY)?).ok()?;
+    let ChunkDocument {
+        paths,
+        skipped,
+        dim,
+    } = doc;
+    let tensors = SafeTensors::deserialize(&bytes).ok()?;
+    let pool = f32_values(tensors.tensor("pool").ok()?.data());
+    let bn = f32_values(tensors.tensor("bn").ok()?.data());
+    (pool.len() == paths.len() * dim && bn.len() == pool.len()).then_some(Chunk {
+        pool,
+        bn,
+        dim,
+        paths,
+        skipped,
+    })
+}
+
+/// Embeds `request.images` into `request.out`; see the module's description. Unreadable
+/// images stop the run with their names unless `skip_unreadable`; chunks finished before
+/// stay saved either way.
+pub fn embed(
+    request: &EmbedRequest<'_>,
+    stop: &AtomicBool,
+    progress: &dyn Progress,
+) -> Result<EmbedOutcome> {
+    let start = Instant::now();
+    let chunk = request.chunk.max(1);
+    let (_vs, net, _) = weights::load_network(request.checkpoint, request.device)?;
+    let dir = chunk_dir(request.out);
+    let write = |path: &Path, source| EngineError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let fingerprint = {
+        let f = Fingerprint {
+            checkpoint: request.checkpoint,
+            checkpoint_bytes: std::fs::metadata(request.checkpoint)
+                .map(|m| m.len())
+                .unwrap_or(0),
+            modality: modality_name(request.modality),
+            height: request.size.height,
+            width: request.size.width,
+            flip: request.flip,
+            chunk,
+            images: request.images,
+        };
+        let json = serde_json::to_vec(&f).expect("the fingerprint serialises");
+        Sha256::digest(&json)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let manifest = dir.join("request.sha256");
+    let same = std::fs::read_to_string(&manifest).is_ok_and(|m| m.trim() == fingerprint);
+    if !same {
+        if dir.exists() {
+            progress.note(&format!(
+                "{}: chunks of another request (other images or settings): starting afresh",
+                dir.display()
+            ));
+            std::fs::remove_dir_all(&dir).map_err(|e| write(&dir, e))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| write(&dir, e))?;
+        write_atomic(&manifest, fingerprint.as_bytes()).map_err(|e| write(&manifest, e))?;
+    }
+    let chunks: Vec<&[PathBuf]> = request.images.chunks(chunk).collect();
+    let chunk_path = |k: usize| dir.join(format!("chunk-{k:06}.safetensors"));
+    let done: Vec<bool> = (0..chunks.len())
+        .map(|k| read_chunk(&chunk_path(k)).is_some())
+        .collect();
+    let reused = done.iter().filter(|&&d| d).count();
+    let to_do: Vec<usize> = (0..chunks.len()).filter(|&k| !done[k]).collect();
+    let tick = progress.phase("embed", request.images.len() as u64);
+    tick.inc(
+        (0..chunks.len())
+            .filter(|&k| done[k])
+            .map(|k| chunks[k].len() as u64)
+            .sum(),
+    );
+    let mut embedded_now = 0usize;
+    let mut next = to_do
+        .first()
+        .map(|&k| decode_chunk(chunks[k], request.size));
+    for (i, &k) in to_do.iter().enumerate() {
+        if stop.load(Ordering::SeqCst) {
+            let finished = (0..chunks.len())
+                .filter(|&j| chunk_path(j).exists())
+                .map(|j| chunks[j].len())
+                .sum();
+            return Ok(EmbedOutcome::Stopped {
+                done: finished,
+                total: request.images.len(),
+            });
+        }
+        let decoded = next.take().expect("decoded ahead");
+        if !decoded.unreadable.is_empty() && !request.skip_unreadable {
+            return Err(EngineError::UnreadableImages(decoded.unreadable));
+        }
+        let upcoming = to_do.get(i + 1).map(|&j| chunks[j]);
+        let (features, decoded_next) = std::thread::scope(|s| {
+            let ahead = upcoming.map(|c| s.spawn(|| decode_chunk(c, request.size)));
+            let features = run_network(&net, &decoded, request, &mut |n| tick.inc(n as u64));
+            (
+                features,
+                ahead.map(|h| h.join().expect("decoding does not panic")),
+            )
+        });
+        next = decoded_next;
+        let (pool, bn, dim) = features?;
+        tick.inc(decoded.unreadable.len() as u64);
+        embedded_now += decoded.paths.len();
+        let doc = serde_json::to_value(ChunkDocument {
+            paths: decoded.paths,
+            skipped: decoded.unreadable,
+            dim,
+        })
+        .expect("a chunk document serialises");
+        let path = chunk_path(k);
+        write_atomic(&path, &features_file(&pool, &bn, dim, &doc)).map_err(|e| write(&path, e))?;
+    }
+    drop(tick);
+
+    // Join the chunks.
+    let (mut pool, mut bn, mut paths, mut skipped) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let dim = net.config.feature_dim() as usize;
+    for k in 0..chunks.len() {
+        let path = chunk_path(k);
+        let c = read_chunk(&path).ok_or_else(|| {
+            EngineError::Embed(format!(
+                "{}: a finished chunk cannot be read back (remove {} and run again)",
+                path.display(),
+                dir.display()
+            ))
+        })?;
+        if c.dim != dim {
+            return Err(EngineError::Embed(format!(
+                "{}: features of width {}, the network's are {dim}",
+                path.display(),
+                c.dim
+            )));
+        }
+        pool.extend(c.pool);
+        bn.extend(c.bn);
+        paths.extend(c.paths);
+        skipped.extend(c.skipped);
+    }
+    let doc = serde_json::json!({
+        "paths": paths,
+        "skipped": skipped,
+        "checkpoint": request.checkpoint,
+        "modality": modality_name(request.modality),
+        "height": request.size.height,
+        "width": request.size.width,
+        "flip": request.flip,
+        "network": net.config,
+    });
+    write_atomic(request.out, &features_file(&pool, &bn, dim, &doc))
+        .map_err(|e| write(request.out, e))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(EmbedOutcome::Finished(Embedding {
+        out: request.out.to_path_buf(),
+        images: paths.len(),
+        skipped,
+        dim,
+        network: net.config,
+        chunks_reused: reused,
+        seconds,
+        images_per_second: embedded_now as f64 / seconds.max(1e-9),
+    }))
+}
+
+/// The size a vireid checkpoint was trained at, from the `config.toml` of its run folder
+/// (none for a file outside a run folder, such as a reference `.t`).
+pub fn trained_size(checkpoint: &Path) -> Option<Size> {
+    let config = checkpoint.parent()?.join("config.toml");
+    let table: toml::Table = std::fs::read_to_string(config).ok()?.parse().ok()?;
+    let side = |k: &str| {
+        table
+            .get(k)?
+            .as_integer()
+            .and_then(|v| u32::try_from(v).ok())
+    };
+    Some(Size::new(side("height")?, side("width")?))
+}

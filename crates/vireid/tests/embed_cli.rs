@@ -1,0 +1,358 @@
+//! `vireid embed`: raw images to features equal to the test transform done by Pillow and
+//! run through `vireid extract`; unreadable images stop the run by name or are skipped when
+//! asked; an interrupted run continues from its saved chunks to the same bytes.
+
+mod common;
+use common::{python, s, vireid};
+
+use ndarray::Array2;
+use ndarray_npy::ReadNpyExt;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs a Python snippet with `args` (sys.argv[1:]), asserting success.
+fn py(code: &str, args: &[&str]) {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A reference-format ResNet-18 checkpoint (`DIR/ref.t`) from crates/vireid-nn's oracle.
+fn checkpoint(dir: &Path) -> PathBuf {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../vireid-nn/tests/oracle/reference_net.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args([
+            "--out",
+            s(dir),
+            "--depth",
+            "18",
+            "--dataset",
+            "sysu",
+            "--n",
+            "1",
+        ])
+        .args(["--height", "96", "--width", "48"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("ref.t")
+}
+
+/// `n` photographs-like PNG and JPEG images of different sizes in `dir` (by Pillow).
+fn images(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    py(
+        "import sys, numpy as np
+from PIL import Image
+d, n = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(7)
+for i in range(n):
+    h, w = 120 + 13 * i, 60 + 7 * i
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([(x * 3 + i * 20) % 256, (y * 2) % 256, (x + y) % 256], -1)
+    img = (img + rng.integers(0, 40, img.shape)).clip(0, 255).astype('uint8')
+    ext = 'png' if i % 2 == 0 else 'jpg'
+    Image.fromarray(img).save(f'{d}/img{i:02d}.{ext}')
+",
+        &[s(dir), &n.to_string()],
+    );
+}
+
+fn embed(args: &[&str]) -> Output {
+    vireid(&[&["embed"], args].concat())
+}
+
+/// The `pool` and `bn` rows and the metadata of an embed output.
+fn read_output(path: &Path) -> (Array2<f32>, Array2<f32>, serde_json::Map<String, Value>) {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let info: serde_json::Map<String, Value> =
+        serde_json::from_str(&meta.metadata().as_ref().unwrap()["embedding"]).unwrap();
+    let t = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let matrix = |name: &str| {
+        let view = t.tensor(name).unwrap();
+        let v: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Array2::from_shape_vec((view.shape()[0], view.shape()[1]), v).unwrap()
+    };
+    (matrix("pool"), matrix("bn"), info)
+}
+
+fn paths_of(info: &serde_json::Map<String, Value>) -> Vec<String> {
+    serde_json::from_value(info["paths"].clone()).unwrap()
+}
+
+#[test]
+fn embed_equals_pillows_test_transform_through_extract() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ckpt = checkpoint(d);
+    let imgs = d.join("imgs");
+    images(&imgs, 5);
+    // Pillow does the test transform: RGB, Lanczos to 96 x 48, ImageNet normalisation.
+    py(
+        "import sys, glob, numpy as np
+from PIL import Image
+d, out = sys.argv[1], sys.argv[2]
+mean = np.array([0.485, 0.456, 0.406], 'float32')
+std = np.array([0.229, 0.224, 0.225], 'float32')
+batch = []
+for p in sorted(glob.glob(d + '/*')):
+    im = Image.open(p).convert('RGB').resize((48, 96), Image.LANCZOS)
+    a = (np.asarray(im, 'float32') / 255.0 - mean) / std
+    batch.append(a.transpose(2, 0, 1))
+np.save(out, np.stack(batch).astype('float32'))
+",
+        &[s(&imgs), s(&d.join("batch.npy"))],
+    );
+    let o = vireid(&[
+        "extract",
+        "--checkpoint",
+        s(&ckpt),
+        "--modality",
+        "thermal",
+        "--input",
+        s(&d.join("batch.npy")),
+        "--out",
+        s(&d.join("extract")),
+        "--flip",
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = d.join("e.safetensors");
+    let o = embed(&[
+        s(&imgs),
+        "--checkpoint",
+        s(&ckpt),
+        "--modality",
+        "thermal",
+        "--height",
+        "96",
+        "--width",
+        "48",
+        "--out",
+        s(&out),
+        "--device",
+        "cpu",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["images"], 5);
+    assert_eq!(summary["skipped"].as_array().unwrap().len(), 0);
+    let (pool, bn, info) = read_output(&out);
+    let names: Vec<String> = paths_of(&info)
+        .iter()
+        .map(|p| {
+            Path::new(p)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "img00.png",
+            "img01.jpg",
+            "img02.png",
+            "img03.jpg",
+            "img04.png"
+        ]
+    );
+    assert_eq!(info["flip"], true);
+    assert_eq!(info["modality"], "thermal");
+    for (name, ours) in [("pool", &pool), ("bn", &bn)] {
+        let file = std::fs::File::open(d.join("extract").join(format!("{name}.npy"))).unwrap();
+        let theirs = Array2::<f32>::read_npy(file).unwrap();
+        assert_eq!(ours.dim(), theirs.dim(), "{name}");
+        // Resizing agrees with Pillow within one level of 255 (JPEG decoding within a few), so
+        // the features agree closely but not exactly. Measured: 1 - cosine at most 7e-6 a
+        // row, largest difference 0.4% of the largest value. A wrong modality (1 - cosine
+        // 0.015, difference 23%) or a missing flip (0.004, 49%) is far outside.
+        let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = ours
+            .iter()
+            .zip(theirs.iter())
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(worst <= 1e-2 * scale, "{name}: {worst} of {scale}");
+        for (a, b) in ours.rows().into_iter().zip(theirs.rows()) {
+            let cos = a.dot(&b) / (a.dot(&a).sqrt() * b.dot(&b).sqrt());
+            assert!(1.0 - cos <= 1e-4, "{name}: 1 - cosine {}", 1.0 - cos);
+        }
+    }
+}
+
+#[test]
+fn unreadable_images_stop_by_name_or_are_skipped_and_a_stopped_run_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ckpt = checkpoint(d);
+    let imgs = d.join("imgs");
+    images(&imgs, 6);
+    let good = std::fs::read(imgs.join("img03.jpg")).unwrap();
+    // A truncated JPEG in the second chunk of two images.
+    std::fs::write(imgs.join("img03.jpg"), &good[..good.len() / 3]).unwrap();
+    let out = d.join("e.safetensors");
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            s(&imgs),
+            "--checkpoint",
+            s(&ckpt),
+            "--modality",
+            "visible",
+            "--height",
+            "96",
+            "--width",
+            "48",
+            "--out",
+            s(&out),
+            "--device",
+            "cpu",
+            "--chunk",
+            "2",
+            "--json",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        v.extend(extra.iter().map(|a| a.to_string()));
+        v
+    };
+    let run = |extra: &[&'static str]| {
+        let a = args(extra);
+        embed(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let o = run(&[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("img03.jpg") && err.contains("--skip-unreadable"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // The chunk before it was saved.
+    let partial = d.join("e.safetensors.partial");
+    assert!(partial.join("chunk-000000.safetensors").exists());
+
+    // Skipped when asked: listed, and the rows are the readable images.
+    let o = run(&["--skip-unreadable"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["images"], 5);
+    assert!(summary["skipped"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("img03.jpg"));
+    let (pool, _, info) = read_output(&out);
+    assert_eq!(pool.nrows(), 5);
+    assert_eq!(paths_of(&info).len(), 5);
+    assert!(
+        !partial.exists(),
+        "the chunks go once the output is written"
+    );
+
+    // Stopped at the bad image, then mended: the same command continues from the saved
+    // chunk and ends with the bytes of a run never stopped.
+    std::fs::remove_file(&out).unwrap();
+    assert!(!run(&[]).status.success());
+    std::fs::write(imgs.join("img03.jpg"), &good).unwrap();
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["chunks_reused"], 1);
+    let resumed = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    let o = run(&[]);
+    assert!(o.status.success());
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["chunks_reused"], 0);
+    assert_eq!(std::fs::read(&out).unwrap(), resumed);
+}
+
+#[test]
+fn a_list_file_and_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ckpt = checkpoint(d);
+    let imgs = d.join("imgs");
+    images(&imgs, 3);
+    std::fs::write(
+        d.join("list.txt"),
+        "# two of them\nimgs/img02.png\n\nimgs/img00.png\n",
+    )
+    .unwrap();
+    let out = d.join("l.safetensors");
+    let o = embed(&[
+        "--list",
+        s(&d.join("list.txt")),
+        "--checkpoint",
+        s(&ckpt),
+        "--modality",
+        "visible",
+        "--height",
+        "96",
+        "--width",
+        "48",
+        "--out",
+        s(&out),
+        "--device",
+        "cpu",
+        "--no-flip",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, _, info) = read_output(&out);
+    let paths = paths_of(&info);
+    assert!(
+        paths[0].ends_with("img02.png") && paths[1].ends_with("img00.png"),
+        "{paths:?}"
+    );
+    assert_eq!(info["flip"], false);
+    for (args, needed) in [
+        (vec![s(&d.join("nothing"))], "nothing"),
+        (
+            vec![s(d
+                .join("list.txt")
+                .parent()
+                .unwrap()
+                .join("empty")
+                .as_path())],
+            "empty",
+        ),
+    ] {
+        std::fs::create_dir_all(d.join("empty")).unwrap();
+        let mut all = args.clone();
+        all.extend([
+            "--checkpoint",
+            s(&ckpt),
+            "--modality",
+            "visible",
+            "--out",
+            s(&out),
+        ]);
+        let o = embed(&all);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needed) || err.contains("no images"), "{err}");
+    }
+}
