@@ -3,52 +3,30 @@
 //! asked; an interrupted run continues from its saved chunks to the same bytes.
 
 mod common;
-use common::{python, s, vireid};
+use common::{oracle, run_python, s, vireid};
 
 use ndarray::Array2;
 use ndarray_npy::ReadNpyExt;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-/// Runs a Python snippet with `args` (sys.argv[1:]), asserting success.
-fn py(code: &str, args: &[&str]) {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use std::process::Output;
 
 /// A reference-format ResNet-18 checkpoint (`DIR/ref.t`) from crates/vireid-nn's oracle.
 fn checkpoint(dir: &Path) -> PathBuf {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../vireid-nn/tests/oracle/reference_net.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args([
-            "--out",
-            s(dir),
+    oracle(
+        dir,
+        &[
             "--depth",
             "18",
             "--dataset",
             "sysu",
             "--n",
             "1",
-        ])
-        .args(["--height", "96", "--width", "48"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "--height",
+            "96",
+            "--width",
+            "48",
+        ],
     );
     dir.join("ref.t")
 }
@@ -56,7 +34,7 @@ fn checkpoint(dir: &Path) -> PathBuf {
 /// `n` photographs-like PNG and JPEG images of different sizes in `dir` (by Pillow).
 fn images(dir: &Path, n: usize) {
     std::fs::create_dir_all(dir).unwrap();
-    py(
+    run_python(
         "import sys, numpy as np
 from PIL import Image
 d, n = sys.argv[1], int(sys.argv[2])
@@ -108,7 +86,7 @@ fn embed_equals_pillows_test_transform_through_extract() {
     let imgs = d.join("imgs");
     images(&imgs, 5);
     // Pillow does the test transform: RGB, Lanczos to 96 x 48, ImageNet normalisation.
-    py(
+    run_python(
         "import sys, glob, numpy as np
 from PIL import Image
 d, out = sys.argv[1], sys.argv[2]

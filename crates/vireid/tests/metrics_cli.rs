@@ -2,23 +2,7 @@
 //! (vireid-eval's committed cases), and its errors.
 
 mod common;
-use common::{python, vireid};
-
-use std::process::Command;
-
-fn run_python(script: &str, args: &[&str]) {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{run_python, vireid};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../vireid-eval/tests/data");
 

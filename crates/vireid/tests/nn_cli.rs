@@ -2,7 +2,7 @@
 //! line, the test protocol on synthetic trees of SYSU-MM01 and RegDB, and bad inputs.
 
 mod common;
-use common::{python, s, synth, vireid};
+use common::{oracle, python, s, synth, vireid};
 
 use ndarray::Array2;
 use ndarray_npy::read_npy;
@@ -18,24 +18,6 @@ fn ok_json(args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
-}
-
-/// A reference-format checkpoint and PyTorch's features for it (crates/vireid-nn's oracle).
-fn oracle(dir: &Path, args: &[&str]) {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../vireid-nn/tests/oracle/reference_net.py");
-    let out = Command::new(python())
-        .arg(script)
-        .arg("--out")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! cache, or refused offline with where to put the file.
 
 mod common;
-use common::{python, s, synth};
+use common::{oracle, python, s, synth};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -237,14 +237,7 @@ fn training_starts_from_the_imagenet_weights_in_torchs_cache() {
     let home = Home::new(d);
     std::fs::create_dir_all(home.torch()).unwrap();
     let weights = home.torch().join("resnet18-5c106cde.pth");
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../vireid-nn/tests/oracle/reference_net.py");
-    let made = Command::new(python())
-        .arg(script)
-        .args(["--out", s(d), "--depth", "18", "--torchvision", s(&weights)])
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", stderr(&made));
+    oracle(d, &["--depth", "18", "--torchvision", s(&weights)]);
     // Nothing may be downloaded: the address refuses.
     let url = refused();
     let o = train(&home, &url, &root, &config, &d.join("imagenet"), &[]);

@@ -26,6 +26,40 @@ pub fn python() -> PathBuf {
         })
 }
 
+/// Runs Python code with `args` (its sys.argv[1:]), asserting that it worked.
+pub fn run_python(code: &str, args: &[&str]) {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// crates/vireid-nn's oracle (`reference_net.py --out DIR ARGS`): reference-format
+/// checkpoints, torchvision-layout ImageNet files and PyTorch's features for them.
+pub fn oracle(dir: &Path, args: &[&str]) {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../vireid-nn/tests/oracle/reference_net.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg("--out")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A path as a command-line argument.
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
