@@ -2,10 +2,8 @@
 //! the test transform (Pillow-compatible Lanczos to the network's size, ImageNet
 //! normalisation), flip as the test protocol uses it, batches on the device. Work is done in
 //! chunks, each saved when done, so a large folder resumes where it stopped; the chunks are
-//! joined at the end into one safetensors file (`pool` and `bn`, N x D float32; the image
-//! paths and the settings in its metadata, as one JSON document under the key `embedding`:
-//! one key, because the safetensors crate writes several in hash order, and the same run
-//! should give the same bytes).
+//! joined at the end into one embeddings file (`vireid_eval::embeddings`: `pool` and `bn`,
+//! N x D float32, and a JSON document of the image paths and the settings).
 //!
 //! Decoding the next chunk runs on other threads while the network runs on this one.
 
@@ -13,10 +11,8 @@ use crate::error::{EngineError, Result};
 use crate::evaluate::{MEAN, STD};
 use crate::progress::Progress;
 use rayon::prelude::*;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -24,6 +20,7 @@ use tch::Device;
 use vireid_augment::test_time::to_normalized_chw;
 use vireid_data::atomic::write_atomic;
 use vireid_data::image_io::{ImageResizer, Size};
+use vireid_eval::embeddings::{decode, encode};
 use vireid_nn::features::{extract_with, ExtractOptions, Geometry};
 use vireid_nn::{weights, Modality, NetConfig, PartNet};
 
@@ -257,32 +254,6 @@ fn run_network(
     Ok((f.pool, f.bn, f.dim))
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn f32_values(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-/// The metadata key of an output's (and a chunk's) JSON document.
-pub const METADATA_KEY: &str = "embedding";
-
-/// A safetensors file of `pool` and `bn` (rows x dim) with `document` under
-/// [`METADATA_KEY`].
-fn features_file(pool: &[f32], bn: &[f32], dim: usize, document: &serde_json::Value) -> Vec<u8> {
-    let metadata = HashMap::from([(METADATA_KEY.to_string(), document.to_string())]);
-    let rows = pool.len().checked_div(dim).unwrap_or(0);
-    let (pool, bn) = (f32_bytes(pool), f32_bytes(bn));
-    let bn_view = TensorView::new(Dtype::F32, vec![rows, dim], &bn).expect("rows x dim");
-    let pool_view = TensorView::new(Dtype::F32, vec![rows, dim], &pool).expect("rows x dim");
-    safetensors::tensor::serialize([("bn", bn_view), ("pool", pool_view)], &Some(metadata))
-        .expect("float32 tensors of matching shapes serialise")
-}
-
 /// What a chunk file says besides its tensors.
 #[derive(Serialize, Deserialize)]
 struct ChunkDocument {
@@ -301,18 +272,16 @@ struct Chunk {
 }
 
 fn read_chunk(path: &Path) -> Option<Chunk> {
-    let bytes = std::fs::read(path).ok()?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).ok()?;
-    let doc: ChunkDocument =
-        serde_json::from_str(meta.metadata().as_ref()?.get(METADATA_KEY)?).ok()?;
+    let e = decode(&std::fs::read(path).ok()?).ok()?;
     let ChunkDocument {
         paths,
         skipped,
         dim,
-    } = doc;
-    let tensors = SafeTensors::deserialize(&bytes).ok()?;
-    let pool = f32_values(tensors.tensor("pool").ok()?.data());
-    let bn = f32_values(tensors.tensor("bn").ok()?.data());
+    } = serde_json::from_value(e.document).ok()?;
+    let (pool, bn) = (
+        e.pool.into_raw_vec_and_offset().0,
+        e.bn.into_raw_vec_and_offset().0,
+    );
     (pool.len() == paths.len() * dim && bn.len() == pool.len()).then_some(Chunk {
         pool,
         bn,
@@ -423,7 +392,7 @@ pub fn embed(
         })
         .expect("a chunk document serialises");
         let path = chunk_path(k);
-        write_atomic(&path, &features_file(&pool, &bn, dim, &doc)).map_err(|e| write(&path, e))?;
+        write_atomic(&path, &encode(&pool, &bn, dim, &doc)).map_err(|e| write(&path, e))?;
     }
     drop(tick);
 
@@ -462,8 +431,7 @@ pub fn embed(
         "flip": request.flip,
         "network": net.config,
     });
-    write_atomic(request.out, &features_file(&pool, &bn, dim, &doc))
-        .map_err(|e| write(request.out, e))?;
+    write_atomic(request.out, &encode(&pool, &bn, dim, &doc)).map_err(|e| write(request.out, e))?;
     let _ = std::fs::remove_dir_all(&dir);
     let seconds = start.elapsed().as_secs_f64();
     Ok(EmbedOutcome::Finished(Embedding {

@@ -18,6 +18,12 @@ pub enum EvalError {
     NoValidQuery,
     #[error("{0}")]
     Invalid(String),
+    /// A file that is not what it should be.
+    #[error("{path}: {why}")]
+    File {
+        path: std::path::PathBuf,
+        why: String,
+    },
     /// Valid inputs whose arithmetic left the range of the number type.
     #[error("internal overflow: {0}")]
     Overflow(String),

@@ -2,10 +2,12 @@
 //! CMC / mAP / mINP equal to the reference's, multi-trial scoring with the four reference
 //! scores, and k-reciprocal re-ranking.
 
+pub mod embeddings;
 pub mod error;
 pub mod metrics;
 pub mod report;
 pub mod rerank;
+pub mod search;
 pub mod side;
 pub mod similarity;
 pub mod trials;

@@ -42,6 +42,8 @@ enum Command {
     Metrics(commands::metrics::Args),
     /// A picture of the training augmentation: the pipeline and each transform on an image.
     Augment(commands::augment::Args),
+    /// Rank an embedded gallery for embedded queries: a table, JSON, a page of thumbnails.
+    Search(commands::search::Args),
     /// The ImageNet weights training starts from: list, fetch (verified) and verify them.
     Weights(commands::weights::Args),
     /// Train the two-stream network as the reference's train.py (resumable, observable).
@@ -119,6 +121,7 @@ fn main() {
         Command::Metrics(a) => commands::metrics::run(a),
         Command::Augment(a) => commands::augment::run(a),
         Command::Weights(a) => commands::weights::run(a),
+        Command::Search(a) => commands::search::run(a),
         Command::Train(_)
         | Command::Test(_)
         | Command::Extract(_)

@@ -5,6 +5,7 @@
 pub mod augment;
 pub mod metrics;
 pub mod prepare;
+pub mod search;
 pub mod splits;
 pub mod synth;
 pub mod weights;
