@@ -30,6 +30,14 @@ impl Embeddings {
             .unwrap_or_default()
     }
 
+    /// Both features, as search takes them.
+    pub fn features(&self) -> crate::search::FeaturePair<'_> {
+        crate::search::FeaturePair {
+            pool: self.pool.view(),
+            bn: self.bn.view(),
+        }
+    }
+
     /// The document's string field `key`, if any.
     pub fn field(&self, key: &str) -> Option<&str> {
         self.document.get(key).and_then(|v| v.as_str())

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod report;
 pub mod rerank;
 pub mod search;
+pub mod search_page;
 pub mod side;
 pub mod similarity;
 pub mod trials;

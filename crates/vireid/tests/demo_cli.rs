@@ -118,6 +118,38 @@ fn short_demo_writes_the_whole_report() {
         assert!(img.width() > 50 && img.height() > 50, "{src} is tiny");
     }
     assert!(html.contains("<table>") && html.contains("baseline"));
+    // The search page, made by embed and search from the trained model, is linked.
+    assert!(
+        html.contains("href=\"search.html\""),
+        "index.html lacks the search page"
+    );
+    let page = std::fs::read_to_string(report.join("search.html")).unwrap();
+    let start = page
+        .find("<script id=\"ranking\" type=\"application/json\">")
+        .unwrap();
+    let body = &page[start..];
+    let body = &body[body.find('>').unwrap() + 1..body.find("</script>").unwrap()];
+    let shown: Value = serde_json::from_str(&body.replace("<\\/", "</")).unwrap();
+    let searched = shown.as_array().unwrap();
+    assert!(!searched.is_empty() && searched.len() <= 24);
+    for r in searched {
+        let matches = r["matches"].as_array().unwrap();
+        assert!(!matches.is_empty() && matches.len() <= 10);
+        assert!(matches.iter().all(|m| m["same_person"].is_boolean()));
+    }
+    assert_eq!(
+        page.matches("data:image/jpeg;base64,").count(),
+        searched
+            .iter()
+            .map(|r| 1 + r["matches"].as_array().unwrap().len())
+            .sum::<usize>()
+    );
+    for f in ["queries.safetensors", "gallery.safetensors"] {
+        assert!(
+            report.join("search").join(f).is_file(),
+            "missing search/{f}"
+        );
+    }
     // The ranked lists: a row per distinct query person, ten items each (or the gallery).
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(report.join("results.json")).unwrap())

@@ -279,6 +279,16 @@ pub fn run(
     }
     let report_dir = o.out.join("report");
     let (query, gallery) = ranked.expect("at least one run");
+    let search_page = search_page(
+        &report_dir,
+        &data_dir,
+        &results[0].dir.join("last.safetensors"),
+        &split,
+        results[0].report.alpha,
+        o.device,
+        stop,
+        progress,
+    )?;
     report::write(
         &report_dir,
         &report::Inputs {
@@ -289,6 +299,7 @@ pub fn run(
             gallery: (&split.trials[0].gallery, &gallery),
             alpha: results[0].report.alpha,
             runs: &results,
+            search_page: search_page.as_deref(),
         },
     )?;
     Ok(DemoOutcome::Done(Box::new(DemoResults {
@@ -299,4 +310,83 @@ pub fn run(
         report: report_dir.join("index.html"),
         seconds: start.elapsed().as_secs_f64(),
     })))
+}
+
+/// Queries on the demo's search page.
+const SEARCH_QUERIES: usize = 24;
+
+/// The report's search page, made as a user would make it: `vireid embed` of the test
+/// people's infrared queries and of the first trial's visible gallery with the first run's
+/// final weights (into `report/search/`), then `vireid search` (top 10, the same person
+/// marked from the folders) into `report/search.html`. Returns the page's name beside
+/// index.html, or none when stopped.
+#[allow(clippy::too_many_arguments)]
+fn search_page(
+    report_dir: &Path,
+    data_dir: &Path,
+    checkpoint: &Path,
+    split: &vireid_data::Split,
+    alpha: f32,
+    device: tch::Device,
+    stop: &AtomicBool,
+    progress: &dyn Progress,
+) -> Result<Option<String>> {
+    use crate::embed::{embed, trained_size, EmbedOutcome, EmbedRequest};
+    use vireid_eval::search::top_k;
+    let dir = report_dir.join("search");
+    std::fs::create_dir_all(&dir).map_err(|source| EngineError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let queries: Vec<PathBuf> = split
+        .query
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .take(SEARCH_QUERIES)
+        .map(|e| data_dir.join(&e.path))
+        .collect();
+    let gallery: Vec<PathBuf> = split.trials[0]
+        .gallery
+        .iter()
+        .map(|e| data_dir.join(&e.path))
+        .collect();
+    let size = trained_size(checkpoint).ok_or_else(|| {
+        EngineError::Demo(format!(
+            "{}: no config.toml beside it",
+            checkpoint.display()
+        ))
+    })?;
+    let mut files = Vec::new();
+    for (name, images, modality) in [
+        ("queries", &queries, vireid_nn::Modality::Thermal),
+        ("gallery", &gallery, vireid_nn::Modality::Visible),
+    ] {
+        let out = dir.join(format!("{name}.safetensors"));
+        let request = EmbedRequest {
+            checkpoint,
+            modality,
+            images,
+            size,
+            flip: true,
+            batch: 64,
+            device,
+            out: &out,
+            skip_unreadable: false,
+            chunk: 512,
+        };
+        if let EmbedOutcome::Stopped { .. } = embed(&request, stop, progress)? {
+            return Ok(None);
+        }
+        files.push(vireid_eval::embeddings::read(&out)?);
+    }
+    let hits = top_k(files[0].features(), files[1].features(), alpha, 10)?;
+    let ranked =
+        vireid_eval::search_page::ranked(&files[0].paths(), &files[1].paths(), &hits, true);
+    let name = "search.html";
+    write_atomic(
+        &report_dir.join(name),
+        vireid_eval::search_page::page(&ranked, alpha).as_bytes(),
+    )?;
+    Ok(Some(name.to_string()))
 }

@@ -29,6 +29,8 @@ pub struct Inputs<'a> {
     /// The fused score's weight.
     pub alpha: f32,
     pub runs: &'a [RunResult],
+    /// The search page beside index.html (`search.html`), when there is one.
+    pub search_page: Option<&'a str>,
 }
 
 /// Queries shown in the ranked-list picture, and gallery items per query.
@@ -338,6 +340,16 @@ fn html(inputs: &Inputs<'_>, grid_rows: &[String]) -> String {
          frame), then its top {RANKED_TOP} visible gallery images by the fused score; green: \
          the same person, red: another.</p><img src=\"ranked.png\" alt=\"ranked lists\">"
     );
+    if let Some(page) = inputs.search_page {
+        let _ = writeln!(
+            h,
+            "<p>The same model as a user runs it on raw images: <a href=\"{page}\">the \
+             search page</a> (<code>vireid embed</code> of the test people's images, then \
+             <code>vireid search --ids-from-folders --html</code>; the embeddings are in \
+             <code>search/</code>).</p>",
+            page = html_escape(page)
+        );
+    }
     let rows: String = grid_rows
         .iter()
         .enumerate()
