@@ -129,28 +129,30 @@ fn initial_weights(config: &TrainConfig, progress: &dyn Progress) -> Result<Opti
         Pretrained::ImageNet => {
             let hub = Hub::from_env();
             let backbone = config.backbone.name();
-            if hub.locate(backbone)?.is_none() {
-                progress.note(&format!(
-                    "ImageNet weights for {backbone} are not on this machine: downloading \
-                     them into {}",
-                    hub.places
-                        .own
-                        .as_deref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                ));
-            }
-            let tick = progress.phase("download MiB", 0);
-            let mut bytes = 0u64;
-            let found = hub.imagenet(backbone, &mut |n, total| {
-                if let Some(t) = total {
-                    tick.set_total(t.div_ceil(MIB));
+            let found = match hub.locate(backbone)? {
+                Some(found) => found,
+                None => {
+                    progress.note(&format!(
+                        "ImageNet weights for {backbone} are not on this machine: downloading \
+                         them into {}",
+                        hub.places
+                            .own
+                            .as_deref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    ));
+                    let tick = progress.phase("download MiB", 0);
+                    let mut bytes = 0u64;
+                    hub.imagenet(backbone, &mut |n, total| {
+                        if let Some(t) = total {
+                            tick.set_total(t.div_ceil(MIB));
+                        }
+                        let before = bytes / MIB;
+                        bytes += n;
+                        tick.inc(bytes / MIB - before);
+                    })?
                 }
-                let before = bytes / MIB;
-                bytes += n;
-                tick.inc(bytes / MIB - before);
-            })?;
-            drop(tick);
+            };
             progress.note(&format!(
                 "ImageNet weights: {}{}",
                 found.path.display(),
