@@ -1,7 +1,8 @@
-//! Ranking a gallery for queries by the reference's fused similarity of the two
-//! L2-normalised features, `(1 - a) pool_q . pool_g + a bn_q . bn_g` (the test protocol's
-//! fused score, here without the protocol's same-camera exclusions): exact, on all cores,
-//! a block of queries at a time so that memory stays `block x gallery` scores.
+//! Ranking a gallery for queries by the reference's fused similarity of the two features as
+//! extraction gives them (L2-normalised; with flip, the sum of the image's and its mirror's),
+//! `(1 - a) pool_q . pool_g + a bn_q . bn_g` (the test protocol's fused score, here without
+//! the protocol's same-camera exclusions): exact, on all cores, a block of queries at a time
+//! so that memory stays `block x gallery` scores.
 
 use crate::error::{EvalError, Result};
 use crate::similarity::dot_t;

@@ -11,8 +11,8 @@ use vireid_eval::search::top_k;
 use vireid_eval::search_page::{page, ranked, Ranked};
 
 /// Rank a gallery for queries of the other modality, both written by `vireid embed`, by the
-/// reference's fused similarity (1 - a) pool_q . pool_g + a bn_q . bn_g of the L2-normalised
-/// features, exact, on all cores. Prints each query's top matches (or JSON with --json), and
+/// reference's fused similarity (1 - a) pool_q . pool_g + a bn_q . bn_g of the features as
+/// embed wrote them, exact, on all cores. Prints each query's top matches (or JSON with --json), and
 /// with --html writes a page of thumbnails that opens in any browser.
 #[derive(clap::Args)]
 pub struct Args {
