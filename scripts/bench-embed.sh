@@ -24,8 +24,13 @@ export PYTHONPATH="$PWD/$dir/py${PYTHONPATH:+:$PYTHONPATH}"
 if [ ! -f "$dir/ref.t" ]; then
   "$py" crates/vireid-nn/tests/oracle/reference_net.py --out "$dir" --depth 50 --dataset sysu \
     --classes 395 --n 1 --height 32 --width 16 >/dev/null
-  "$py" -c "import torch, sys; from safetensors.torch import save_file
-sd = torch.load(sys.argv[1])['net']; save_file({k: v.contiguous() for k, v in sd.items()}, sys.argv[2])" \
+  # The weights a vireid checkpoint holds: the reference's file less what the network does
+  # not use (the middle_module copy, the stem copies' layers, the shared copy's own stem,
+  # num_batches_tracked).
+  "$py" -c "import re, sys, torch; from safetensors.torch import save_file
+sd = torch.load(sys.argv[1])['net']
+unused = re.compile(r'^(middle_module\.|(visible_module\.visible|thermal_module\.thermal)\.(layer|fc)|base_resnet\.base\.(conv1|bn1|fc)\.)|num_batches_tracked$')
+save_file({k: v.clone().contiguous() for k, v in sd.items() if not unused.search(k)}, sys.argv[2])" \
     "$dir/ref.t" "$dir/ref.safetensors"
 fi
 # JPEG camera-crop stand-ins at a typical re-ID size, and the batch Pillow makes of them.
