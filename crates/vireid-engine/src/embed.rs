@@ -143,6 +143,9 @@ pub enum EmbedOutcome {
 struct Fingerprint<'a> {
     checkpoint: &'a Path,
     checkpoint_bytes: u64,
+    /// Nanoseconds since the epoch of the checkpoint's last change: new weights of the same
+    /// size start afresh.
+    checkpoint_modified: u128,
     modality: &'a str,
     height: u32,
     width: u32,
@@ -313,6 +316,11 @@ pub fn embed(
             checkpoint_bytes: std::fs::metadata(request.checkpoint)
                 .map(|m| m.len())
                 .unwrap_or(0),
+            checkpoint_modified: std::fs::metadata(request.checkpoint)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos()),
             modality: modality_name(request.modality),
             height: request.size.height,
             width: request.size.width,
