@@ -154,13 +154,6 @@ struct Fingerprint<'a> {
     images: &'a [PathBuf],
 }
 
-fn modality_name(m: Modality) -> &'static str {
-    match m {
-        Modality::Visible => "visible",
-        Modality::Thermal => "thermal",
-    }
-}
-
 /// The folder beside `out` that holds finished chunks until the output is written.
 pub fn chunk_dir(out: &Path) -> PathBuf {
     let mut name = out.file_name().unwrap_or_default().to_os_string();
@@ -177,25 +170,29 @@ struct Decoded {
 
 fn decode_chunk(images: &[PathBuf], size: Size) -> Decoded {
     let len = size.rgb_len();
-    let results: Vec<std::result::Result<Vec<u8>, String>> = images
-        .par_iter()
-        .map_init(ImageResizer::new, |resizer, path| {
-            let mut rgb = vec![0u8; len];
+    // Each image straight into its slot; an unreadable one's slot is closed up afterwards.
+    let mut rgb = vec![0u8; images.len() * len];
+    let results: Vec<std::result::Result<(), String>> = rgb
+        .par_chunks_mut(len)
+        .zip(images.par_iter())
+        .map_init(ImageResizer::new, |resizer, (slot, path)| {
             resizer
-                .load_into(path, size, &mut rgb)
-                .map(|()| rgb)
+                .load_into(path, size, slot)
                 .map_err(|e| error_chain(&e))
         })
         .collect();
     let mut d = Decoded {
-        rgb: Vec::with_capacity(images.len() * len),
-        paths: Vec::new(),
+        rgb,
+        paths: Vec::with_capacity(images.len()),
         unreadable: Vec::new(),
     };
-    for (path, r) in images.iter().zip(results) {
+    for (k, (path, r)) in images.iter().zip(results).enumerate() {
         match r {
-            Ok(rgb) => {
-                d.rgb.extend_from_slice(&rgb);
+            Ok(()) => {
+                let to = d.paths.len();
+                if to != k {
+                    d.rgb.copy_within(k * len..(k + 1) * len, to * len);
+                }
                 d.paths.push(path.clone());
             }
             Err(why) => d.unreadable.push(Unreadable {
@@ -204,6 +201,7 @@ fn decode_chunk(images: &[PathBuf], size: Size) -> Decoded {
             }),
         }
     }
+    d.rgb.truncate(d.paths.len() * len);
     d
 }
 
@@ -228,7 +226,7 @@ fn run_network(
     d: &Decoded,
     request: &EmbedRequest<'_>,
     progress: &mut dyn FnMut(usize),
-) -> Result<(Vec<f32>, Vec<f32>, usize)> {
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let size = request.size;
     let len = size.rgb_len();
     let geometry = Geometry {
@@ -254,7 +252,7 @@ fn run_network(
         progress(done - last);
         last = done;
     })?;
-    Ok((f.pool, f.bn, f.dim))
+    Ok((f.pool, f.bn))
 }
 
 /// What a chunk file says besides its tensors.
@@ -265,13 +263,26 @@ struct ChunkDocument {
     dim: usize,
 }
 
-/// A finished chunk read back.
+/// A finished chunk.
 struct Chunk {
     pool: Vec<f32>,
     bn: Vec<f32>,
     dim: usize,
     paths: Vec<PathBuf>,
     skipped: Vec<Unreadable>,
+}
+
+impl Chunk {
+    /// The chunk's file: an embeddings file whose document lists its paths and skips.
+    fn encode(&self) -> Vec<u8> {
+        let doc = serde_json::to_value(ChunkDocument {
+            paths: self.paths.clone(),
+            skipped: self.skipped.clone(),
+            dim: self.dim,
+        })
+        .expect("a chunk document serialises");
+        encode(&self.pool, &self.bn, self.dim, &doc)
+    }
 }
 
 fn read_chunk(path: &Path) -> Option<Chunk> {
@@ -311,17 +322,16 @@ pub fn embed(
         source,
     };
     let fingerprint = {
+        let file = std::fs::metadata(request.checkpoint).ok();
         let f = Fingerprint {
             checkpoint: request.checkpoint,
-            checkpoint_bytes: std::fs::metadata(request.checkpoint)
-                .map(|m| m.len())
-                .unwrap_or(0),
-            checkpoint_modified: std::fs::metadata(request.checkpoint)
-                .and_then(|m| m.modified())
-                .ok()
+            checkpoint_bytes: file.as_ref().map_or(0, |m| m.len()),
+            checkpoint_modified: file
+                .as_ref()
+                .and_then(|m| m.modified().ok())
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_nanos()),
-            modality: modality_name(request.modality),
+            modality: request.modality.name(),
             height: request.size.height,
             width: request.size.width,
             flip: request.flip,
@@ -349,15 +359,19 @@ pub fn embed(
     }
     let chunks: Vec<&[PathBuf]> = request.images.chunks(chunk).collect();
     let chunk_path = |k: usize| dir.join(format!("chunk-{k:06}.safetensors"));
-    let done: Vec<bool> = (0..chunks.len())
-        .map(|k| read_chunk(&chunk_path(k)).is_some())
+    let dim = net.config.feature_dim() as usize;
+    // Chunks an earlier run finished, read once; the rest are filled in as they are done.
+    let mut finished: Vec<Option<Chunk>> = (0..chunks.len())
+        .map(|k| read_chunk(&chunk_path(k)).filter(|c| c.dim == dim))
         .collect();
-    let reused = done.iter().filter(|&&d| d).count();
-    let to_do: Vec<usize> = (0..chunks.len()).filter(|&k| !done[k]).collect();
+    let reused = finished.iter().flatten().count();
+    let to_do: Vec<usize> = (0..chunks.len())
+        .filter(|&k| finished[k].is_none())
+        .collect();
     let tick = progress.phase("embed", request.images.len() as u64);
     tick.inc(
         (0..chunks.len())
-            .filter(|&k| done[k])
+            .filter(|&k| finished[k].is_some())
             .map(|k| chunks[k].len() as u64)
             .sum(),
     );
@@ -367,12 +381,12 @@ pub fn embed(
         .map(|&k| decode_chunk(chunks[k], request.size));
     for (i, &k) in to_do.iter().enumerate() {
         if stop.load(Ordering::SeqCst) {
-            let finished = (0..chunks.len())
-                .filter(|&j| chunk_path(j).exists())
+            let done = (0..chunks.len())
+                .filter(|&j| finished[j].is_some())
                 .map(|j| chunks[j].len())
                 .sum();
             return Ok(EmbedOutcome::Stopped {
-                done: finished,
+                done,
                 total: request.images.len(),
             });
         }
@@ -390,40 +404,26 @@ pub fn embed(
             )
         });
         next = decoded_next;
-        let (pool, bn, dim) = features?;
+        let (pool, bn) = features?;
         tick.inc(decoded.unreadable.len() as u64);
         embedded_now += decoded.paths.len();
-        let doc = serde_json::to_value(ChunkDocument {
+        let chunk = Chunk {
+            pool,
+            bn,
+            dim,
             paths: decoded.paths,
             skipped: decoded.unreadable,
-            dim,
-        })
-        .expect("a chunk document serialises");
+        };
         let path = chunk_path(k);
-        write_atomic(&path, &encode(&pool, &bn, dim, &doc)).map_err(|e| write(&path, e))?;
+        write_atomic(&path, &chunk.encode()).map_err(|e| write(&path, e))?;
+        finished[k] = Some(chunk);
     }
     drop(tick);
 
     // Join the chunks.
     let (mut pool, mut bn, mut paths, mut skipped) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let dim = net.config.feature_dim() as usize;
-    for k in 0..chunks.len() {
-        let path = chunk_path(k);
-        let c = read_chunk(&path).ok_or_else(|| {
-            EngineError::Embed(format!(
-                "{}: a finished chunk cannot be read back (remove {} and run again)",
-                path.display(),
-                dir.display()
-            ))
-        })?;
-        if c.dim != dim {
-            return Err(EngineError::Embed(format!(
-                "{}: features of width {}, the network's are {dim}",
-                path.display(),
-                c.dim
-            )));
-        }
+    for c in finished.into_iter().flatten() {
         pool.extend(c.pool);
         bn.extend(c.bn);
         paths.extend(c.paths);
@@ -433,7 +433,7 @@ pub fn embed(
         "paths": paths,
         "skipped": skipped,
         "checkpoint": request.checkpoint,
-        "modality": modality_name(request.modality),
+        "modality": request.modality.name(),
         "height": request.size.height,
         "width": request.size.width,
         "flip": request.flip,

@@ -143,7 +143,7 @@ fn initial_weights(config: &TrainConfig, progress: &dyn Progress) -> Result<Opti
                     ));
                     let tick = progress.phase("download MiB", 0);
                     let mut bytes = 0u64;
-                    hub.imagenet(backbone, &mut |n, total| {
+                    hub.download_paper(backbone, &mut |n, total| {
                         if let Some(t) = total {
                             tick.set_total(t.div_ceil(MIB));
                         }

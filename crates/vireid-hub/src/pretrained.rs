@@ -155,16 +155,25 @@ impl Hub {
     }
 
     /// The ImageNet weights of `backbone`: a known file already on this machine, else the
-    /// paper's file downloaded. When neither works, one error says which file, from where,
-    /// and where to put it.
+    /// paper's file downloaded ([`Hub::download_paper`]).
     pub fn imagenet(
         &self,
         backbone: &str,
         progress: &mut dyn FnMut(u64, Option<u64>),
     ) -> Result<Found> {
-        if let Some(found) = self.locate(backbone)? {
-            return Ok(found);
+        match self.locate(backbone)? {
+            Some(found) => Ok(found),
+            None => self.download_paper(backbone, progress),
         }
+    }
+
+    /// Downloads the paper's file of `backbone` into vireid's cache. When that fails, one
+    /// error says which file, from where, and where to put it.
+    pub fn download_paper(
+        &self,
+        backbone: &str,
+        progress: &mut dyn FnMut(u64, Option<u64>),
+    ) -> Result<Found> {
         let paper = self.known(backbone)?[0].clone();
         match self.fetch(&paper, progress) {
             Ok(path) => Ok(Found {

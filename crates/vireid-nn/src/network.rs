@@ -23,6 +23,14 @@ impl Modality {
             _ => None,
         }
     }
+
+    /// The name `by_name` reads first.
+    pub fn name(self) -> &'static str {
+        match self {
+            Modality::Visible => "visible",
+            Modality::Thermal => "thermal",
+        }
+    }
 }
 
 /// What fixes the shapes of the network: everything a checkpoint's tensors tell.
