@@ -4,25 +4,15 @@
 //! Text is drawn with DejaVu Sans compiled into the binary, so the picture looks the same on
 //! a machine without any font installed.
 
-use crate::error::{write_atomic, EngineError, Result};
+use crate::error::{EngineError, Result};
 use crate::trainer::records::{EpochRecord, EvalScores};
-use image::ImageEncoder;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
-use std::sync::Once;
+use vireid_eval::plotting::{register_font, FONT};
 
-const FONT: &str = "sans-serif";
 pub const WIDTH: u32 = 1500;
 pub const HEIGHT: u32 = 450;
-
-fn register_font() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // The embedded face is a valid TrueType file; a failure here would be a broken crate.
-        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
-    });
-}
 
 const DARK_GREEN: RGBColor = RGBColor(0, 150, 0);
 
@@ -194,12 +184,12 @@ pub fn render(history: &[EpochRecord]) -> Result<Vec<u8>> {
 
 /// Writes the curves of `history` as a PNG at `path`, atomically.
 pub fn write_png(history: &[EpochRecord], path: &Path) -> Result<()> {
-    let pixels = render(history)?;
-    let mut png = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(&pixels, WIDTH, HEIGHT, image::ExtendedColorType::Rgb8)
-        .map_err(plot_error)?;
-    write_atomic(path, &png)
+    vireid_eval::plotting::write_png(&render(history)?, (WIDTH, HEIGHT), path).map_err(|source| {
+        EngineError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -93,8 +93,11 @@ pub enum EngineError {
         .0.iter().map(|u| format!("{}: {}", u.path.display(), u.why)).collect::<Vec<_>>().join("; ")
     )]
     UnreadableImages(Vec<crate::embed::Unreadable>),
-    #[error("drawing the training curves: {0}")]
+    #[error("drawing a plot: {0}")]
     Plot(String),
+    /// A folder given to a summary that has no scores to give.
+    #[error("{dir}: {why}")]
+    Summary { dir: PathBuf, why: String },
     #[error("the optimiser state does not fit the network: {}", .0.join("; "))]
     OptimizerState(Vec<String>),
     #[error("the triplet loss needs at least two identities in a batch")]

@@ -5,12 +5,15 @@
 pub mod embeddings;
 pub mod error;
 pub mod metrics;
+pub mod plotting;
 pub mod report;
 pub mod rerank;
 pub mod search;
 pub mod search_page;
 pub mod side;
 pub mod similarity;
+pub mod summary;
+pub mod summary_plot;
 pub mod trials;
 
 pub use error::{EvalError, Result};

@@ -9,3 +9,4 @@ pub mod features_folder;
 pub mod npy;
 pub mod per_query;
 pub mod progress;
+pub mod run_scores;

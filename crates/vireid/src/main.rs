@@ -46,6 +46,8 @@ enum Command {
     Search(commands::search::Args),
     /// The ImageNet weights training starts from: list, fetch (verified) and verify them.
     Weights(commands::weights::Args),
+    /// Scores of many training runs: mean and spread per kind over seeds, paired differences.
+    Summary(commands::summary::Args),
     /// Train the two-stream network as the reference's train.py (resumable, observable).
     #[command(disable_help_flag = true)]
     Train(Forwarded),
@@ -122,6 +124,7 @@ fn main() {
         Command::Augment(a) => commands::augment::run(a),
         Command::Weights(a) => commands::weights::run(a),
         Command::Search(a) => commands::search::run(a),
+        Command::Summary(a) => commands::summary::run(a),
         Command::Train(_)
         | Command::Test(_)
         | Command::Extract(_)

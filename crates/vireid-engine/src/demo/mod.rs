@@ -4,6 +4,7 @@
 
 pub mod report;
 pub mod results;
+pub mod seeds;
 
 use crate::config::TrainConfig;
 use crate::error::{write_atomic, EngineError, Result};
@@ -262,6 +263,18 @@ pub fn run(
             None,
             progress,
             "test",
+        )?;
+        // The run folder keeps its final test, for `vireid summary`.
+        let record = vireid_eval::summary::TestRecord {
+            checkpoint: "last.safetensors".into(),
+            epochs: state.next_epoch,
+            protocol: PROTOCOL.into(),
+            trials: e.report.trials.len(),
+            scores: vireid_eval::summary::Scores::of(&e.report),
+        };
+        write_atomic(
+            &dir.join(vireid_eval::summary::TEST_FILE),
+            record.document(&e.report).as_bytes(),
         )?;
         let shared = e.shared.expect("the SYSU-MM01 protocol shares one query");
         if ranked.is_none() {

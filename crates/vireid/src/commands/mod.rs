@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod prepare;
 pub mod search;
 pub mod splits;
+pub mod summary;
 pub mod synth;
 pub mod weights;
 

@@ -6,6 +6,7 @@ use anyhow::Result;
 use std::path::PathBuf;
 use vireid::commands::print_json;
 use vireid_engine::demo::report::comparison_table;
+use vireid_engine::demo::seeds::SeedsOutcome;
 use vireid_engine::demo::{self, DemoOptions, DemoOutcome, DEMO_EPOCHS, DEMO_IDS};
 use vireid_eval::report::trial_table;
 
@@ -41,6 +42,12 @@ pub struct Args {
     /// One seed for the dataset, sampling, augmentation and initialisation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Run the whole demo once per seed (e.g. 0,1,2), each in OUT/seed-K with its own
+    /// synthetic world, and summarise them in OUT/report: each run's mean and standard
+    /// deviation over the seeds and, with --compare, the paired RLE minus baseline difference
+    /// with its 95% interval.
+    #[arg(long, value_delimiter = ',', num_args = 1.., conflicts_with = "seed")]
+    seeds: Vec<u64>,
     /// auto (the first GPU when libtorch sees one, else the CPU), cpu, cuda or cuda:K.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -79,6 +86,9 @@ pub fn run(a: Args) -> Result<()> {
     let stop = stop_on_ctrl_c();
     let mut bars = Bars::new(a.json, config.epochs);
     let progress = Phases { quiet: a.json };
+    if !a.seeds.is_empty() {
+        return many_seeds(&options, &a.seeds, a.json, &stop, &mut bars, &progress);
+    }
     let results = match demo::run(&options, &stop, &mut bars, &progress)? {
         DemoOutcome::Stopped { next_epoch } => {
             println!("stopped; run the same command again to continue from epoch {next_epoch}");
@@ -99,6 +109,47 @@ pub fn run(a: Args) -> Result<()> {
         print!("{}", trial_table(&r.report));
     }
     println!("\n{}", comparison_table(&results.runs));
+    println!(
+        "report: {} ({:.0} s in all)",
+        results.report.display(),
+        results.seconds
+    );
+    Ok(())
+}
+
+fn many_seeds(
+    options: &DemoOptions,
+    seeds: &[u64],
+    json: bool,
+    stop: &std::sync::atomic::AtomicBool,
+    bars: &mut Bars,
+    progress: &Phases,
+) -> Result<()> {
+    let results = match demo::seeds::run(options, seeds, stop, bars, progress)? {
+        SeedsOutcome::Stopped { seed, next_epoch } => {
+            println!(
+                "stopped in seed {seed}; run the same command again to continue from its epoch {next_epoch}"
+            );
+            return Ok(());
+        }
+        SeedsOutcome::Done(results) => results,
+    };
+    if json {
+        return print_json(&results);
+    }
+    for r in &results.per_seed {
+        println!("\nseed {}:\n{}", r.config.seed, comparison_table(&r.runs));
+    }
+    println!(
+        "over seeds {}:\n{}",
+        results
+            .seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        vireid_eval::summary::table(&results.summary)
+    );
     println!(
         "report: {} ({:.0} s in all)",
         results.report.display(),
