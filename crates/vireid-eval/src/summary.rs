@@ -168,8 +168,8 @@ pub struct Summary {
     pub samples: Vec<Sample>,
 }
 
-/// Groups `samples` by kind (in order of first appearance) and, when `compare` names two
-/// kinds, pairs them by seed. A kind with one seed twice is refused (which run is meant?).
+/// Groups `samples` by kind (in order of first appearance, the compared kinds first) and,
+/// when `compare` names two kinds, pairs them by seed. A kind with one seed twice is refused (which run is meant?).
 pub fn summarise(samples: Vec<Sample>, compare: Option<(&str, &str)>) -> Result<Summary> {
     if samples.is_empty() {
         return Err(EvalError::Invalid("no runs to summarise".into()));
@@ -180,6 +180,10 @@ pub fn summarise(samples: Vec<Sample>, compare: Option<(&str, &str)>) -> Result<
         if !order.contains(&s.kind.as_str()) {
             order.push(&s.kind);
         }
+    }
+    // The compared kinds lead, in their order (the difference reads left to right).
+    if let Some((first, second)) = compare {
+        order.sort_by_key(|k| [first, second].iter().position(|c| c == k).unwrap_or(2));
     }
     for kind in &order {
         let runs: Vec<&Sample> = samples.iter().filter(|s| s.kind == *kind).collect();
