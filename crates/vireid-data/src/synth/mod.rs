@@ -131,7 +131,7 @@ fn write_dataset(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<SynthReport> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let palette: Vec<Material> = (0..24).map(|_| Material::random(&mut rng)).collect();
+    let palette = render::palette(&mut rng);
     // Background clutter has materials of its own, less textured than clothing: a person's
     // clothes, not the scenery, should be what tells people apart.
     let scenery: Vec<Material> = (0..12)

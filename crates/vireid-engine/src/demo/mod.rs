@@ -76,7 +76,7 @@ fn dataset(dir: &Path, cfg: &SynthConfig, progress: &dyn Progress) -> Result<Syn
         "seed": cfg.seed,
         "test_ids": cfg.test_ids,
         "images_per_camera": cfg.images_per_camera,
-        "version": 4,
+        "version": 5,
     });
     if let Ok(text) = std::fs::read_to_string(&marker) {
         if let Ok(found) = serde_json::from_str::<serde_json::Value>(&text) {
