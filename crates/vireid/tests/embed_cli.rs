@@ -334,3 +334,128 @@ fn a_list_file_and_bad_arguments() {
         assert!(err.contains(needed) || err.contains("no images"), "{err}");
     }
 }
+
+/// `vireid search` with raw query images embeds them with the gallery's checkpoint, size
+/// and flip as the other modality: the ranking and scores equal those of embedding them
+/// first; what it cannot know is asked for by name.
+#[test]
+fn search_embeds_raw_queries_as_embed_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ckpt = checkpoint(d);
+    let (gdir, qdir) = (d.join("gallery"), d.join("queries"));
+    images(&gdir, 4);
+    images(&qdir, 2);
+    let settings = ["--height", "96", "--width", "48", "--device", "cpu"];
+    let gallery = d.join("g.safetensors");
+    let queries = d.join("q.safetensors");
+    for (input, modality, out) in [(&gdir, "visible", &gallery), (&qdir, "thermal", &queries)] {
+        let o = embed(
+            &[
+                &[
+                    s(input),
+                    "--checkpoint",
+                    s(&ckpt),
+                    "--modality",
+                    modality,
+                    "--out",
+                    s(out),
+                ][..],
+                &settings[..],
+            ]
+            .concat(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // The children's temporary files go to a folder of this test's, checked empty at the end.
+    let tmp = d.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vireid"))
+            .args(args)
+            .env("TMPDIR", &tmp)
+            .output()
+            .unwrap()
+    };
+    let search = |q: &[&str]| {
+        let o = run(&[
+            &[
+                "search",
+                "--gallery",
+                s(&gallery),
+                "--top",
+                "3",
+                "--json",
+                "--queries",
+            ],
+            q,
+        ]
+        .concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()
+    };
+    let embedded_first = search(&[s(&queries)]);
+    let on_the_fly = search(&[s(&qdir)]);
+    assert_eq!(on_the_fly["results"], embedded_first["results"]);
+    assert_eq!(on_the_fly["alpha"], embedded_first["alpha"]);
+    assert_eq!(on_the_fly["queries"], serde_json::json!([s(&qdir)]));
+    // Two single files, and the queries through the visible stem on request: other scores.
+    let files = [qdir.join("img00.png"), qdir.join("img01.jpg")];
+    let two = search(&[s(&files[0]), s(&files[1])]);
+    assert_eq!(two["results"], embedded_first["results"]);
+    // Same weight as above, so only the stem differs.
+    let alpha = embedded_first["alpha"].to_string();
+    let visible = run(&[
+        "search",
+        "--gallery",
+        s(&gallery),
+        "--json",
+        "--alpha",
+        &alpha,
+        "--query-modality",
+        "visible",
+        "--queries",
+        s(&qdir),
+    ]);
+    assert!(visible.status.success());
+    let visible: Value = serde_json::from_slice(&visible.stdout).unwrap();
+    assert_ne!(
+        visible["results"][0]["matches"][0]["score"],
+        embedded_first["results"][0]["matches"][0]["score"]
+    );
+    // Flags for raw images beside an embeddings file, and a gallery that names no
+    // checkpoint, are refused by name.
+    let o = vireid(&[
+        "search",
+        "--gallery",
+        s(&gallery),
+        "--queries",
+        s(&queries),
+        "--checkpoint",
+        s(&ckpt),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already embedded"));
+    let bare = d.join("bare.safetensors");
+    let (pool, _, _) = read_output(&gallery);
+    let flat: Vec<f32> = pool.iter().copied().collect();
+    let doc =
+        serde_json::json!({ "paths": ["a.png", "b.png", "c.png", "e.png"], "modality": "visible" });
+    std::fs::write(
+        &bare,
+        vireid_eval::embeddings::encode(&flat, &flat, pool.ncols(), &doc),
+    )
+    .unwrap();
+    let o = run(&["search", "--gallery", s(&bare), "--queries", s(&qdir)]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bare.safetensors") && err.contains("--checkpoint"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "a temporary embedding was left behind"
+    );
+}
