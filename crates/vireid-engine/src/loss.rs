@@ -13,6 +13,26 @@ pub const MARGIN: f64 = 0.3;
 /// identity; mean of max(0, d_pos - d_neg + margin). Distances are the reference's
 /// sqrt(max(|a|^2 + |b|^2 - 2 a.b, 1e-12)).
 pub fn batch_hard_triplet(features: &Tensor, labels: &Tensor, margin: f64) -> Result<Tensor> {
+    check_identities(labels)?;
+    Ok(triplet_of(features, labels, margin))
+}
+
+/// The reference raises on a batch of one identity (no negative); say so instead. Reading
+/// the answer waits for the device, so a step checks once, and only where the labels live
+/// on the CPU: on a GPU the identity sampler's batches (at least two people, which the
+/// config's validation requires) are what guarantees it.
+fn check_identities(labels: &Tensor) -> Result<()> {
+    if labels.device() != tch::Device::Cpu {
+        return Ok(());
+    }
+    let same = labels.unsqueeze(0).eq_tensor(&labels.unsqueeze(1));
+    if same.all().int64_value(&[]) != 0 {
+        return Err(EngineError::OneIdentity);
+    }
+    Ok(())
+}
+
+fn triplet_of(features: &Tensor, labels: &Tensor, margin: f64) -> Tensor {
     // In float32 whatever the input: |a|^2 + |b|^2 - 2 a.b cancels, and float16 loses the
     // difference (a no-op for float32 input).
     let features = &features.to_kind(Kind::Float);
@@ -25,17 +45,13 @@ pub fn batch_hard_triplet(features: &Tensor, labels: &Tensor, margin: f64) -> Re
         .clamp_min(1e-12)
         .sqrt();
     let same = labels.unsqueeze(0).eq_tensor(&labels.unsqueeze(1));
-    // The reference raises on a batch of one identity (no negative); say so instead.
-    if same.all().int64_value(&[]) != 0 {
-        return Err(EngineError::OneIdentity);
-    }
     let hardest_positive = dist
         .masked_fill(&same.logical_not(), f64::NEG_INFINITY)
         .amax([1], false);
     let hardest_negative = dist.masked_fill(&same, f64::INFINITY).amin([1], false);
-    Ok((hardest_positive - hardest_negative + margin)
+    (hardest_positive - hardest_negative + margin)
         .relu()
-        .mean(Kind::Float))
+        .mean(Kind::Float)
 }
 
 /// The loss terms of one step.
@@ -53,10 +69,11 @@ pub fn part_losses(pooled: &[Tensor], logits: &[Tensor], labels: &Tensor) -> Res
         .map(|l| l.to_kind(Kind::Float).cross_entropy_for_logits(labels))
         .collect();
     let identity = (&ce[0] + &ce[1] + &ce[2]) / 3.0 + &ce[3];
-    let mut tri = Vec::with_capacity(4);
-    for p in pooled {
-        tri.push(batch_hard_triplet(p, labels, MARGIN)?);
-    }
+    check_identities(labels)?;
+    let tri: Vec<Tensor> = pooled
+        .iter()
+        .map(|p| triplet_of(p, labels, MARGIN))
+        .collect();
     let triplet = (&tri[0] + &tri[1] + &tri[2]) / 3.0 + &tri[3];
     let total = &identity + &triplet;
     Ok(Losses {
@@ -97,5 +114,28 @@ mod tests {
             assert_eq!(h.kind(), Kind::Float);
             assert_eq!(h.double_value(&[]), f.double_value(&[]));
         }
+    }
+
+    /// A batch of one person has no negative: refused by name, by the step's losses and by
+    /// the triplet alone; two people are enough.
+    #[test]
+    fn one_identity_is_refused_once_per_step() {
+        let pooled: Vec<Tensor> = (0..4)
+            .map(|_| Tensor::randn([4, 8], (Kind::Float, tch::Device::Cpu)))
+            .collect();
+        let logits: Vec<Tensor> = (0..4)
+            .map(|_| Tensor::randn([4, 3], (Kind::Float, tch::Device::Cpu)))
+            .collect();
+        let one = Tensor::from_slice(&[2i64, 2, 2, 2]);
+        assert!(matches!(
+            part_losses(&pooled, &logits, &one),
+            Err(EngineError::OneIdentity)
+        ));
+        assert!(matches!(
+            batch_hard_triplet(&pooled[0], &one, MARGIN),
+            Err(EngineError::OneIdentity)
+        ));
+        let two = Tensor::from_slice(&[2i64, 2, 1, 1]);
+        assert!(part_losses(&pooled, &logits, &two).is_ok());
     }
 }
