@@ -64,9 +64,9 @@ pub(crate) fn run_epoch(
             tally.waiting += asked.elapsed().as_secs_f64();
             let stepping_from = Instant::now();
             let p = prepared?;
-            let vis = Tensor::from_slice(&p.visible).view(shape).to_device(device);
-            let thr = Tensor::from_slice(&p.thermal).view(shape).to_device(device);
-            let labels = Tensor::from_slice(&p.labels).to_device(device);
+            let vis = upload(Tensor::from_slice(&p.visible).view(shape), device);
+            let thr = upload(Tensor::from_slice(&p.thermal).view(shape), device);
+            let labels = upload(Tensor::from_slice(&p.labels), device);
             // The same step but for autocast and the loss scale (see amp.rs).
             let losses = if amp {
                 let skipped = loss_scale.skipped;
@@ -108,4 +108,19 @@ pub(crate) fn run_epoch(
     });
     tally.seconds = earlier + start.elapsed().as_secs_f64();
     stopped
+}
+
+/// A host batch on `device`. On CUDA it goes through page-locked memory and is copied
+/// without blocking: the copy is queued on the stream behind the previous step's kernels
+/// (so it is ordered with them) and the host thread goes on queueing this step's instead
+/// of waiting for it to land (libtorch's pinned-memory allocator keeps the block until the
+/// copy has run, so dropping it here is safe). On the CPU it is the tensor itself.
+fn upload(batch: Tensor, device: Device) -> Tensor {
+    if device.is_cuda() {
+        batch
+            .pin_memory(device)
+            .to_device_(device, batch.kind(), true, false)
+    } else {
+        batch.to_device(device)
+    }
 }

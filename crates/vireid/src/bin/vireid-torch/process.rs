@@ -15,10 +15,17 @@ pub fn device(spec: &str, quiet: bool) -> anyhow::Result<Device> {
 }
 
 /// Applies `--threads` or, when `deterministic`, the deterministic mode (whose thread count
-/// wins over `--threads`, said unless `quiet`). Call before any tensor is made.
+/// wins over `--threads`, said unless `quiet`). Outside the mode, cuDNN may time its
+/// convolution algorithms on a GPU and keep the fastest (its benchmark mode: the shapes of
+/// training and evaluation repeat, so the search pays for itself after a few steps; the
+/// mode turns it off, as the chosen algorithm can differ between runs). Call before any
+/// tensor is made.
 pub fn settle(deterministic: bool, threads: usize, quiet: bool) {
     if !deterministic {
         set_threads(threads);
+        if tch::Cuda::is_available() {
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
         return;
     }
     if threads != 0 && threads != DETERMINISTIC_THREADS && !quiet {
