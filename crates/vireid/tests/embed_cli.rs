@@ -399,6 +399,74 @@ fn search_embeds_raw_queries_as_embed_would() {
     assert_eq!(on_the_fly["results"], embedded_first["results"]);
     assert_eq!(on_the_fly["alpha"], embedded_first["alpha"]);
     assert_eq!(on_the_fly["queries"], serde_json::json!([s(&qdir)]));
+    // A raw gallery beside embedded queries: embedded with the queries' checkpoint, size and
+    // flip as the other modality.
+    let o = run(&[
+        "search",
+        "--gallery",
+        s(&gdir),
+        "--queries",
+        s(&queries),
+        "--top",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let raw_gallery: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(raw_gallery["results"], embedded_first["results"]);
+    // Both raw: --checkpoint needed; embed's own defaults (the paper's size for a .t without
+    // a run folder, flip), as two embed runs with defaults give.
+    let o = run(&["search", "--gallery", s(&gdir), "--queries", s(&qdir)]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give --checkpoint"));
+    let defaults = [d.join("gd.safetensors"), d.join("qd.safetensors")];
+    for (input, modality, out) in [
+        (&gdir, "visible", &defaults[0]),
+        (&qdir, "thermal", &defaults[1]),
+    ] {
+        let o = embed(&[
+            s(input),
+            "--checkpoint",
+            s(&ckpt),
+            "--modality",
+            modality,
+            "--out",
+            s(out),
+            "--device",
+            "cpu",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = run(&[
+        "search",
+        "--gallery",
+        s(&defaults[0]),
+        "--queries",
+        s(&defaults[1]),
+        "--top",
+        "3",
+        "--json",
+    ]);
+    let both_embedded: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let o = run(&[
+        "search",
+        "--gallery",
+        s(&gdir),
+        "--queries",
+        s(&qdir),
+        "--checkpoint",
+        s(&ckpt),
+        "--top",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let both_raw: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(both_raw["results"], both_embedded["results"]);
+    assert_ne!(
+        both_raw["results"], embedded_first["results"],
+        "the size made no difference"
+    );
     // Two single files, and the queries through the visible stem on request: other scores.
     let files = [qdir.join("img00.png"), qdir.join("img01.jpg")];
     let two = search(&[s(&files[0]), s(&files[1])]);

@@ -10,30 +10,36 @@ use vireid_eval::embeddings::{read, Embeddings};
 use vireid_eval::search::top_k;
 use vireid_eval::search_page::{page, ranked, Ranked};
 
-/// Rank a gallery written by `vireid embed` for queries of the other modality (an embed
-/// output too, or raw images, embedded on the spot with the gallery's checkpoint) by the
+/// Rank a gallery for queries of the other modality, each an output of `vireid embed` or raw
+/// images (files and folders) embedded on the spot with the same checkpoint, by the
 /// reference's fused similarity (1 - a) pool_q . pool_g + a bn_q . bn_g of the features as
 /// embed wrote them, exact, on all cores. Prints each query's top matches (or JSON with
 /// --json), and with --html writes a page of thumbnails that opens in any browser.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The gallery: an output of `vireid embed`.
-    #[arg(long)]
-    gallery: PathBuf,
+    /// The gallery: an output of `vireid embed` (a .safetensors file), or image files and
+    /// folders, embedded first (`vireid embed` in a child process; needs --checkpoint unless
+    /// the queries' file names one) as --gallery-modality.
+    #[arg(long, num_args = 1.., required = true)]
+    gallery: Vec<PathBuf>,
     /// The queries: an output of `vireid embed` (a .safetensors file, usually of the other
     /// modality), or image files and folders, embedded first (`vireid embed` in a child
     /// process) with the gallery's checkpoint, size and flip, as the modality the gallery is
     /// not (see --checkpoint, --query-modality).
     #[arg(long, num_args = 1.., required = true)]
     queries: Vec<PathBuf>,
-    /// With raw query images: the checkpoint to embed them with (default: the one the
-    /// gallery was embedded with, from its file).
+    /// With raw images: the checkpoint to embed them with (default: the one the other side's
+    /// embeddings file names).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// With raw query images: the stem they go through, visible or thermal (default: the
     /// modality the gallery is not).
     #[arg(long, value_parser = ["visible", "thermal"])]
     query_modality: Option<String>,
+    /// With raw gallery images: the stem they go through (default: the modality the
+    /// queries' file is not, else visible).
+    #[arg(long, value_parser = ["visible", "thermal"])]
+    gallery_modality: Option<String>,
     /// The fused weight a (0: pool only, 1: bn only). Default: the reference's for --dataset
     /// and the search direction the two files' modalities give.
     #[arg(long, value_parser = super::unit_interval)]
@@ -60,8 +66,8 @@ pub struct Args {
 #[derive(Serialize)]
 struct Report<'a> {
     alpha: f32,
-    gallery: &'a Path,
-    /// The embeddings file, or the raw inputs embedded on the spot.
+    /// Each side's embeddings file, or the raw inputs embedded on the spot.
+    gallery: &'a [PathBuf],
     queries: &'a [PathBuf],
     results: &'a [Ranked],
 }
@@ -71,50 +77,51 @@ fn is_embedding(paths: &[PathBuf]) -> bool {
     paths.len() == 1 && paths[0].extension().is_some_and(|e| e == "safetensors")
 }
 
-/// Embeds raw query images as `vireid embed` would, with the gallery's settings, in the
-/// network executable (a child process: this one never loads libtorch), and reads the
-/// result back.
-fn embed_queries(a: &Args, gallery: &Embeddings) -> Result<Embeddings> {
-    let checkpoint = match (&a.checkpoint, gallery.field("checkpoint")) {
-        (Some(c), _) => c.clone(),
-        (None, Some(c)) => PathBuf::from(c),
-        (None, None) => bail!(
-            "{} does not say which checkpoint embedded it: give --checkpoint to embed the \
-             query images",
-            a.gallery.display()
-        ),
-    };
-    let modality = match (&a.query_modality, gallery.field("modality")) {
-        (Some(m), _) => m.clone(),
-        (None, Some("visible")) => "thermal".into(),
-        (None, Some("thermal")) => "visible".into(),
-        (None, other) => bail!(
-            "the gallery's modality is {}: give --query-modality to embed the query images",
-            other.unwrap_or("not recorded")
-        ),
-    };
+/// The modality a side's file is not.
+fn other(e: &Embeddings) -> Option<&'static str> {
+    match e.field("modality")? {
+        "visible" => Some("thermal"),
+        "thermal" => Some("visible"),
+        _ => None,
+    }
+}
+
+/// Embeds raw images as `vireid embed` would, in the network executable (a child process:
+/// this one never loads libtorch), with `like`'s size and flip when given (else embed's
+/// defaults: the checkpoint's trained size, flip on), and reads the result back.
+fn embed_raw(
+    inputs: &[PathBuf],
+    checkpoint: &Path,
+    modality: &str,
+    like: Option<&Embeddings>,
+    side: &str,
+) -> Result<Embeddings> {
     let exe = std::env::current_exe()?.with_file_name("vireid-torch");
     anyhow::ensure!(
         exe.is_file(),
-        "embedding the query images needs {}, which is not there (build both executables)",
+        "embedding the {side} images needs {}, which is not there (build both executables)",
         exe.display()
     );
-    let out =
-        std::env::temp_dir().join(format!("vireid-search-{}.safetensors", std::process::id()));
+    let out = std::env::temp_dir().join(format!(
+        "vireid-search-{side}-{}.safetensors",
+        std::process::id()
+    ));
     let mut cmd = std::process::Command::new(&exe);
     cmd.arg("embed")
-        .args(&a.queries)
+        .args(inputs)
         .arg("--checkpoint")
-        .arg(&checkpoint)
-        .args(["--modality", &modality, "--json", "--out"])
+        .arg(checkpoint)
+        .args(["--modality", modality, "--json", "--out"])
         .arg(&out);
-    for key in ["height", "width"] {
-        if let Some(v) = gallery.document.get(key).and_then(|v| v.as_u64()) {
-            cmd.args([format!("--{key}"), v.to_string()]);
+    if let Some(like) = like {
+        for key in ["height", "width"] {
+            if let Some(v) = like.document.get(key).and_then(|v| v.as_u64()) {
+                cmd.args([format!("--{key}"), v.to_string()]);
+            }
         }
-    }
-    if gallery.document.get("flip") == Some(&serde_json::Value::Bool(false)) {
-        cmd.arg("--no-flip");
+        if like.document.get("flip") == Some(&serde_json::Value::Bool(false)) {
+            cmd.arg("--no-flip");
+        }
     }
     // As `vireid` does when it hands a command over (see main.rs): waiting threads sleep.
     if std::env::var_os("OMP_WAIT_POLICY").is_none() {
@@ -127,12 +134,87 @@ fn embed_queries(a: &Args, gallery: &Embeddings) -> Result<Embeddings> {
     let read_back = match result {
         Ok(status) if status.success() => read(&out).map_err(anyhow::Error::from),
         Ok(status) => Err(anyhow::anyhow!(
-            "embedding the query images failed ({status}; its message is above)"
+            "embedding the {side} images failed ({status}; its message is above)"
         )),
         Err(e) => Err(e),
     };
     let _ = std::fs::remove_file(&out);
     read_back
+}
+
+/// The checkpoint raw images are embedded with: --checkpoint, else the one `file` names.
+fn checkpoint_for(a: &Args, file: Option<(&Embeddings, &Path)>, side: &str) -> Result<PathBuf> {
+    if let Some(c) = &a.checkpoint {
+        return Ok(c.clone());
+    }
+    match file {
+        Some((e, path)) => match e.field("checkpoint") {
+            Some(c) => Ok(PathBuf::from(c)),
+            None => bail!(
+                "{} does not say which checkpoint embedded it: give --checkpoint to embed the \
+                 {side} images",
+                path.display()
+            ),
+        },
+        None => bail!("both sides are raw images: give --checkpoint to embed them"),
+    }
+}
+
+/// Both sides' embeddings (gallery, queries), embedding the raw ones.
+fn load(a: &Args) -> Result<(Embeddings, Embeddings)> {
+    let (g_raw, q_raw) = (!is_embedding(&a.gallery), !is_embedding(&a.queries));
+    let refuse = |flag: &str, side: &str, path: &Path| -> Result<()> {
+        bail!(
+            "{flag} is for raw {side} images; {} is already embedded",
+            path.display()
+        )
+    };
+    if !g_raw && a.gallery_modality.is_some() {
+        refuse("--gallery-modality", "gallery", &a.gallery[0])?;
+    }
+    if !q_raw && a.query_modality.is_some() {
+        refuse("--query-modality", "query", &a.queries[0])?;
+    }
+    if !g_raw && !q_raw && a.checkpoint.is_some() {
+        refuse("--checkpoint", "gallery or query", &a.queries[0])?;
+    }
+    let modality = |flag: &Option<String>, file: Option<&Embeddings>, side: &str| match (
+        flag,
+        file.map(|e| (e, other(e))),
+    ) {
+        (Some(m), _) => Ok(m.clone()),
+        (None, Some((_, Some(m)))) => Ok(m.to_string()),
+        (None, None) => Ok("visible".to_string()),
+        (None, Some((e, None))) => Err(anyhow::anyhow!(
+            "the other side's modality is {}: give --{side}-modality",
+            e.field("modality").unwrap_or("not recorded")
+        )),
+    };
+    Ok(match (g_raw, q_raw) {
+        (false, false) => (read(&a.gallery[0])?, read(&a.queries[0])?),
+        (false, true) => {
+            let g = read(&a.gallery[0])?;
+            let ckpt = checkpoint_for(a, Some((&g, &a.gallery[0])), "query")?;
+            let m = modality(&a.query_modality, Some(&g), "query")?;
+            let q = embed_raw(&a.queries, &ckpt, &m, Some(&g), "query")?;
+            (g, q)
+        }
+        (true, false) => {
+            let q = read(&a.queries[0])?;
+            let ckpt = checkpoint_for(a, Some((&q, &a.queries[0])), "gallery")?;
+            let m = modality(&a.gallery_modality, Some(&q), "gallery")?;
+            let g = embed_raw(&a.gallery, &ckpt, &m, Some(&q), "gallery")?;
+            (g, q)
+        }
+        (true, true) => {
+            let ckpt = checkpoint_for(a, None, "gallery")?;
+            let gm = modality(&a.gallery_modality, None, "gallery")?;
+            let g = embed_raw(&a.gallery, &ckpt, &gm, None, "gallery")?;
+            let qm = modality(&a.query_modality, Some(&g), "query")?;
+            let q = embed_raw(&a.queries, &ckpt, &qm, Some(&g), "query")?;
+            (g, q)
+        }
+    })
 }
 
 fn direction(queries: &Embeddings, gallery: &Embeddings) -> Option<Direction> {
@@ -147,19 +229,9 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(h) = &a.html {
         super::ensure_writable(h, "--html")?;
     }
-    let gallery = read(&a.gallery)?;
-    let queries = if is_embedding(&a.queries) {
-        anyhow::ensure!(
-            a.checkpoint.is_none() && a.query_modality.is_none(),
-            "--checkpoint and --query-modality are for raw query images; {} is already embedded",
-            a.queries[0].display()
-        );
-        read(&a.queries[0])?
-    } else {
-        embed_queries(&a, &gallery)?
-    };
+    let (gallery, queries) = load(&a)?;
     if gallery.pool.nrows() == 0 {
-        bail!("{}: the gallery holds no images", a.gallery.display());
+        bail!("{}: the gallery holds no images", a.gallery[0].display());
     }
     let alpha = match a.alpha {
         Some(v) => v,
@@ -173,8 +245,13 @@ pub fn run(a: Args) -> Result<()> {
             ),
         },
     };
-    let hits = top_k(queries.features(), gallery.features(), alpha, a.top)
-        .with_context(|| format!("{} against {}", a.queries[0].display(), a.gallery.display()))?;
+    let hits = top_k(queries.features(), gallery.features(), alpha, a.top).with_context(|| {
+        format!(
+            "{} against {}",
+            a.queries[0].display(),
+            a.gallery[0].display()
+        )
+    })?;
     let (qpaths, gpaths) = (queries.paths(), gallery.paths());
     let results = ranked(&qpaths, &gpaths, &hits, a.ids_from_folders);
     if let Some(h) = &a.html {
