@@ -36,7 +36,7 @@ fn measured(exe: &str, args: &[&str]) -> (bool, f64, f64) {
 fn framework_free_commands_never_load_libtorch() {
     let exe = env!("CARGO_BIN_EXE_vireid");
     for command in [
-        "synth", "splits", "prepare", "metrics", "augment", "weights",
+        "synth", "splits", "prepare", "metrics", "augment", "weights", "search", "summary",
     ] {
         let (ok, mb, _) = measured(exe, &[command, "--help"]);
         assert!(ok, "{command} --help failed");
@@ -59,7 +59,7 @@ fn framework_free_commands_never_load_libtorch() {
     let help = String::from_utf8_lossy(&out.stdout);
     for command in [
         "synth", "prepare", "splits", "metrics", "augment", "weights", "train", "test", "extract",
-        "demo", "embed",
+        "demo", "embed", "search", "summary",
     ] {
         assert!(
             help.contains(&format!("  {command} ")),
