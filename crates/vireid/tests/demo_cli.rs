@@ -220,7 +220,17 @@ fn short_demo_writes_the_whole_report() {
             err.contains("another synthetic dataset") && err.contains("data"),
             "{other_people:?}: {err}"
         );
+        assert!(err.contains("other --ids"), "{err}");
     }
+    // The same settings from an older vireid (its worlds differ): refused, and said so.
+    let marker = out.join("data/synth.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&marker).unwrap()).unwrap();
+    doc["config"]["version"] = 1.into();
+    std::fs::write(&marker, doc.to_string()).unwrap();
+    let older = demo(&out, &config, &[]);
+    assert!(!older.status.success());
+    let err = String::from_utf8_lossy(&older.stderr);
+    assert!(err.contains("older vireid"), "{err}");
 }
 
 /// A short run of the demo's own budget (10 of its 50 epochs): the loss falls and the

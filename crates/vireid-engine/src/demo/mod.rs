@@ -86,9 +86,20 @@ fn dataset(dir: &Path, cfg: &SynthConfig, progress: &dyn Progress) -> Result<Syn
                 }
             }
         }
+        let older = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|found| found.get("config").cloned())
+            .is_some_and(|mut c| {
+                c["version"] = wanted["version"].clone();
+                c == wanted
+            });
+        let why = if older {
+            "made by an older vireid, whose synthetic worlds differ"
+        } else {
+            "made with other --ids, --test-ids or --seed"
+        };
         return Err(EngineError::Demo(format!(
-            "{} holds another synthetic dataset (made with other --ids, --test-ids or --seed); \
-             remove it or choose another --out",
+            "{} holds another synthetic dataset ({why}); remove it or choose another --out",
             dir.display()
         )));
     }
