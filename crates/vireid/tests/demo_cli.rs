@@ -3,7 +3,7 @@
 //! holding another dataset is refused.
 
 mod common;
-use common::{s, vireid};
+use common::{fused_mean, s, vireid};
 
 use serde_json::Value;
 use std::path::Path;
@@ -178,14 +178,7 @@ fn short_demo_writes_the_whole_report() {
         assert_eq!(r["hits"].as_array().unwrap().len(), top);
     }
     // The table on stdout is the one in results.json.
-    let fused_r1 = runs[0]["report"]["scores"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["score"] == "fused")
-        .unwrap()["mean"]["cmc"][0]
-        .as_f64()
-        .unwrap();
+    let fused_r1 = fused_mean(&runs[0]["report"])["cmc"][0].as_f64().unwrap();
     assert!((rows[0].1[0].unwrap() - 100.0 * fused_r1).abs() < 0.006);
 
     // Again: the dataset and both finished runs are reused, not redone.
@@ -259,13 +252,7 @@ fn a_short_run_learns() {
     );
     let doc: Value = serde_json::from_slice(&run.stdout).unwrap();
     let test_ids = doc["dataset"]["test_ids"].as_f64().unwrap();
-    let fused = doc["runs"][0]["report"]["scores"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["score"] == "fused")
-        .unwrap()["mean"]
-        .clone();
+    let fused = fused_mean(&doc["runs"][0]["report"]).clone();
     let rank1 = fused["cmc"][0].as_f64().unwrap();
     // A random ranking puts the one gallery image of the query's person (per camera) first
     // about once in test_ids.

@@ -5,7 +5,7 @@
 //! a record is missing or stale, and refuses what it cannot summarise by name.
 
 mod common;
-use common::{s, vireid};
+use common::{fused_mean, s, vireid};
 
 use serde_json::Value;
 
@@ -13,12 +13,7 @@ const TINY: &str = "height = 48\nwidth = 24\nids_per_batch = 3\nimages_per_id = 
 
 /// The fused score's (Rank-1, mAP, mINP) of a test report, in percent.
 fn fused(report: &Value) -> [f64; 3] {
-    let m = &report["scores"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["score"] == "fused")
-        .unwrap()["mean"];
+    let m = fused_mean(report);
     [
         100.0 * m["cmc"][0].as_f64().unwrap(),
         100.0 * m["mAP"].as_f64().unwrap(),

@@ -79,20 +79,20 @@ fn dataset(dir: &Path, cfg: &SynthConfig, progress: &dyn Progress) -> Result<Syn
         "version": 5,
     });
     if let Ok(text) = std::fs::read_to_string(&marker) {
-        if let Ok(found) = serde_json::from_str::<serde_json::Value>(&text) {
-            if found.get("config") == Some(&wanted) {
-                if let Ok(report) = serde_json::from_value(found["report"].clone()) {
-                    return Ok(report);
-                }
+        let found = serde_json::from_str::<serde_json::Value>(&text).ok();
+        let config = found.as_ref().and_then(|f| f.get("config"));
+        if config == Some(&wanted) {
+            let report = found.as_ref().map(|f| f["report"].clone());
+            if let Some(Ok(report)) = report.map(serde_json::from_value) {
+                return Ok(report);
             }
         }
-        let older = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|found| found.get("config").cloned())
-            .is_some_and(|mut c| {
-                c["version"] = wanted["version"].clone();
-                c == wanted
-            });
+        // The same settings but another generator version: an older vireid's world.
+        let older = config.is_some_and(|c| {
+            let mut c = c.clone();
+            c["version"] = wanted["version"].clone();
+            c == wanted
+        });
         let why = if older {
             "made by an older vireid, whose synthetic worlds differ"
         } else {

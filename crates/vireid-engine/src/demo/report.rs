@@ -180,7 +180,20 @@ fn paste(img: &mut RgbImage, root: &Path, e: &Entry, at: (u32, u32), frame: Rgb<
     Ok(())
 }
 
-fn html_escape(s: &str) -> String {
+/// The start of a report page titled `title`: the style every demo page shares, and the
+/// title as its heading.
+pub(super) fn page_head(title: &str) -> String {
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>\
+         body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #bbb;padding:4px 10px;\
+         text-align:right}}th{{background:#eee}}td:first-child{{text-align:left}}\
+         img{{max-width:100%;border:1px solid #ddd}}pre{{background:#f6f6f6;padding:1em;overflow:auto}}\
+         </style></head><body>\n<h1>{title}</h1>\n"
+    )
+}
+
+pub(super) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -277,14 +290,7 @@ pub fn write(dir: &Path, inputs: &Inputs<'_>) -> Result<()> {
 fn html(inputs: &Inputs<'_>, grid_rows: &[String]) -> String {
     let c = inputs.config;
     let s = inputs.synth;
-    let mut h = String::from(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>vireid demo</title>\n<style>\
-         body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
-         table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 10px;\
-         text-align:right}th{background:#eee}td:first-child{text-align:left}\
-         img{max-width:100%;border:1px solid #ddd}pre{background:#f6f6f6;padding:1em;overflow:auto}\
-         </style></head><body>\n<h1>vireid demo</h1>\n",
-    );
+    let mut h = page_head("vireid demo");
     let _ = writeln!(
         h,
         "<p>A synthetic cross-spectral dataset in the SYSU-MM01 layout ({} people: {} to train, \

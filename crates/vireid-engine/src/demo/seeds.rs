@@ -4,6 +4,7 @@
 //! difference with its 95% interval, as a table, JSON, a plot and a page linking every
 //! seed's own report.
 
+use super::report::html_escape;
 use super::{DemoOptions, DemoOutcome, DemoResults};
 use crate::error::{write_atomic, EngineError, Result};
 use crate::progress::Progress;
@@ -121,14 +122,7 @@ pub fn write_report(
     let json = serde_json::to_string_pretty(summary).expect("a summary serialises");
     write_atomic(&dir.join("summary.json"), json.as_bytes())?;
     vireid_eval::summary_plot::write_png(summary, &dir.join("summary.png"))?;
-    let mut h = String::from(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>vireid demo over seeds</title>\n<style>\
-         body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
-         table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 10px;\
-         text-align:right}th{background:#eee}td:first-child{text-align:left}\
-         img{max-width:100%;border:1px solid #ddd}pre{background:#f6f6f6;padding:1em;overflow:auto}\
-         </style></head><body>\n<h1>vireid demo over seeds</h1>\n",
-    );
+    let mut h = super::report::page_head("vireid demo over seeds");
     let seeds: Vec<String> = per_seed.iter().map(|r| r.config.seed.to_string()).collect();
     let _ = writeln!(
         h,
@@ -139,7 +133,7 @@ pub fn write_report(
          same seed) and gives Student's t 95% interval of their mean difference.</p>",
         seeds.join(", ")
     );
-    let _ = writeln!(h, "<h2>Summary</h2>\n<pre>{}</pre>", escape(&text));
+    let _ = writeln!(h, "<h2>Summary</h2>\n<pre>{}</pre>", html_escape(&text));
     h.push_str("<img src=\"summary.png\" alt=\"scores per seed, mean and spread\">\n");
     h.push_str(
         "<h2>Each seed</h2>\n<table><tr><th>seed</th><th>run</th><th>Rank-1</th><th>mAP</th>\
@@ -154,7 +148,7 @@ pub fn write_report(
                 h,
                 "<tr><td>{seed}</td><td>{}</td><td>{:.2}%</td><td>{:.2}%</td><td>{:.2}%</td>\
                  <td><a href=\"{link}\">seed-{seed}</a></td></tr>",
-                escape(&run.name),
+                html_escape(&run.name),
                 s.rank1,
                 s.map,
                 s.minp
@@ -169,10 +163,4 @@ pub fn write_report(
 fn relative_report(out: &Path, seed_dir: &Path) -> String {
     let rel = seed_dir.strip_prefix(out).unwrap_or(seed_dir);
     format!("../{}/report/index.html", rel.display())
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }

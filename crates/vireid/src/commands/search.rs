@@ -160,61 +160,73 @@ fn checkpoint_for(a: &Args, file: Option<(&Embeddings, &Path)>, side: &str) -> R
     }
 }
 
-/// Both sides' embeddings (gallery, queries), embedding the raw ones.
-fn load(a: &Args) -> Result<(Embeddings, Embeddings)> {
-    let (g_raw, q_raw) = (!is_embedding(&a.gallery), !is_embedding(&a.queries));
-    let refuse = |flag: &str, side: &str, path: &Path| -> Result<()> {
-        bail!(
-            "{flag} is for raw {side} images; {} is already embedded",
-            path.display()
-        )
-    };
-    if !g_raw && a.gallery_modality.is_some() {
-        refuse("--gallery-modality", "gallery", &a.gallery[0])?;
-    }
-    if !q_raw && a.query_modality.is_some() {
-        refuse("--query-modality", "query", &a.queries[0])?;
-    }
-    if !g_raw && !q_raw && a.checkpoint.is_some() {
-        refuse("--checkpoint", "gallery or query", &a.queries[0])?;
-    }
-    let modality = |flag: &Option<String>, file: Option<&Embeddings>, side: &str| match (
-        flag,
-        file.map(|e| (e, other(e))),
-    ) {
+/// The stem raw images of `side` go through: the flag, else the modality the other side's
+/// file is not, else (nothing embedded yet) visible.
+fn modality_for(
+    flag: &Option<String>,
+    other_side: Option<&Embeddings>,
+    side: &str,
+) -> Result<String> {
+    match (flag, other_side) {
         (Some(m), _) => Ok(m.clone()),
-        (None, Some((_, Some(m)))) => Ok(m.to_string()),
-        (None, None) => Ok("visible".to_string()),
-        (None, Some((e, None))) => Err(anyhow::anyhow!(
-            "the other side's modality is {}: give --{side}-modality",
-            e.field("modality").unwrap_or("not recorded")
-        )),
+        (None, None) => Ok("visible".into()),
+        (None, Some(e)) => other(e).map(str::to_string).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the other side's modality is {}: give --{side}-modality",
+                e.field("modality").unwrap_or("not recorded")
+            )
+        }),
+    }
+}
+
+/// One side: read when it is an embeddings file, else embedded like `other_side` (the side
+/// already loaded, with its path), or with embed's defaults when there is none.
+fn load_side(
+    a: &Args,
+    inputs: &[PathBuf],
+    modality: &Option<String>,
+    side: &str,
+    other_side: Option<(&Embeddings, &Path)>,
+) -> Result<Embeddings> {
+    if is_embedding(inputs) {
+        if modality.is_some() {
+            bail!(
+                "--{side}-modality is for raw {side} images; {} is already embedded",
+                inputs[0].display()
+            );
+        }
+        return Ok(read(&inputs[0])?);
+    }
+    let checkpoint = checkpoint_for(a, other_side, side)?;
+    let like = other_side.map(|o| o.0);
+    let m = modality_for(modality, like, side)?;
+    embed_raw(inputs, &checkpoint, &m, like, side)
+}
+
+/// Both sides' embeddings (gallery, queries): a file is read first, so that raw images on
+/// the other side are embedded like it.
+fn load(a: &Args) -> Result<(Embeddings, Embeddings)> {
+    if is_embedding(&a.gallery) && is_embedding(&a.queries) && a.checkpoint.is_some() {
+        bail!(
+            "--checkpoint is for raw gallery or query images; {} is already embedded",
+            a.queries[0].display()
+        );
+    }
+    let gallery = |other: Option<(&Embeddings, &Path)>| {
+        load_side(a, &a.gallery, &a.gallery_modality, "gallery", other)
     };
-    Ok(match (g_raw, q_raw) {
-        (false, false) => (read(&a.gallery[0])?, read(&a.queries[0])?),
-        (false, true) => {
-            let g = read(&a.gallery[0])?;
-            let ckpt = checkpoint_for(a, Some((&g, &a.gallery[0])), "query")?;
-            let m = modality(&a.query_modality, Some(&g), "query")?;
-            let q = embed_raw(&a.queries, &ckpt, &m, Some(&g), "query")?;
-            (g, q)
-        }
-        (true, false) => {
-            let q = read(&a.queries[0])?;
-            let ckpt = checkpoint_for(a, Some((&q, &a.queries[0])), "gallery")?;
-            let m = modality(&a.gallery_modality, Some(&q), "gallery")?;
-            let g = embed_raw(&a.gallery, &ckpt, &m, Some(&q), "gallery")?;
-            (g, q)
-        }
-        (true, true) => {
-            let ckpt = checkpoint_for(a, None, "gallery")?;
-            let gm = modality(&a.gallery_modality, None, "gallery")?;
-            let g = embed_raw(&a.gallery, &ckpt, &gm, None, "gallery")?;
-            let qm = modality(&a.query_modality, Some(&g), "query")?;
-            let q = embed_raw(&a.queries, &ckpt, &qm, Some(&g), "query")?;
-            (g, q)
-        }
-    })
+    let queries = |other: Option<(&Embeddings, &Path)>| {
+        load_side(a, &a.queries, &a.query_modality, "query", other)
+    };
+    if is_embedding(&a.queries) && !is_embedding(&a.gallery) {
+        let q = queries(None)?;
+        let g = gallery(Some((&q, &a.queries[0])))?;
+        Ok((g, q))
+    } else {
+        let g = gallery(None)?;
+        let q = queries(Some((&g, &a.gallery[0])))?;
+        Ok((g, q))
+    }
 }
 
 fn direction(queries: &Embeddings, gallery: &Embeddings) -> Option<Direction> {

@@ -111,3 +111,14 @@ pub fn train(root: &Path, config: &Path, out: &Path, extra: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// The fused score's mean metrics (`cmc`, `mAP`, `mINP` as fractions) of a test report as
+/// the commands print it in JSON.
+pub fn fused_mean(report: &serde_json::Value) -> &serde_json::Value {
+    &report["scores"]
+        .as_array()
+        .expect("a report's scores")
+        .iter()
+        .find(|s| s["score"] == "fused")
+        .expect("the fused score")["mean"]
+}
