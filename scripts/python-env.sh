@@ -4,14 +4,16 @@
 #   - numpy and Pillow: the parity tests' tooling (the reference's .npy and image library);
 #   - torch==2.13.0 from PyPI: libtorch for the tch crate (the wheel ships the C++ library and
 #     headers; its CUDA libraries come with it, so the same set-up drives a GPU), and PyTorch
-#     itself, which the network parity tests use as the oracle.
+#     itself, which the network parity tests use as the oracle;
+#   - nvidia-cuda-crt and nvidia-cuda-cccl 13.0: the CUDA headers that the wheel's CUDA runtime
+#     package leaves out, so that vireid-dist compiles c10d's NCCL backend (headers only).
 # It also points .libtorch at the wheel's torch folder; .cargo/config.toml sets LIBTORCH to
 # that link unless LIBTORCH is already set, so a user's own libtorch 2.13 wins.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$here/.venv"
 stamp="$venv/.vireid-requirements"
-want="numpy>=1.24 Pillow>=10 torch==2.13.0"
+want="numpy>=1.24 Pillow>=10 torch==2.13.0 nvidia-cuda-crt==13.0.* nvidia-cuda-cccl==13.0.*"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" >&2
 fi

@@ -1,0 +1,192 @@
+//! Where this process sits in a job, read from the environment that `torchrun`, SLURM
+//! wrappers and `vireid train --nproc` set: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
+//! MASTER_PORT (PyTorch's names, so the same job scripts work).
+
+use crate::error::{DistError, Result};
+
+/// One process's place in a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub rank: usize,
+    pub world_size: usize,
+    /// The rank among the processes of this machine: which GPU it drives.
+    pub local_rank: usize,
+    pub master_addr: String,
+    pub master_port: u16,
+}
+
+impl Launch {
+    /// The launch the environment describes; `None` for a single process (no WORLD_SIZE, or
+    /// WORLD_SIZE=1 without a RANK). A partial or malformed environment is an error naming
+    /// the variable.
+    pub fn from_env() -> Result<Option<Launch>> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Launch::from_env`], reading variables through `get`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<Launch>> {
+        let Some(world) = get("WORLD_SIZE") else {
+            if get("RANK").is_some() {
+                return Err(DistError::PartialEnv {
+                    var: "RANK",
+                    missing: "WORLD_SIZE",
+                });
+            }
+            return Ok(None);
+        };
+        let world_size: usize = number("WORLD_SIZE", &world, "a positive whole number")?;
+        if world_size == 0 {
+            return Err(DistError::Env {
+                var: "WORLD_SIZE",
+                value: world,
+                expected: "a positive whole number",
+            });
+        }
+        if world_size == 1 && get("RANK").is_none() {
+            return Ok(None);
+        }
+        let need = |name: &'static str| {
+            get(name).ok_or(DistError::PartialEnv {
+                var: "WORLD_SIZE",
+                missing: name,
+            })
+        };
+        let rank: usize = number("RANK", &need("RANK")?, "a whole number")?;
+        if rank >= world_size {
+            return Err(DistError::RankRange {
+                rank,
+                world: world_size,
+            });
+        }
+        let master_addr = need("MASTER_ADDR")?;
+        let port = need("MASTER_PORT")?;
+        let master_port: u16 = number("MASTER_PORT", &port, "a port number (1-65535)")?;
+        if master_port == 0 {
+            return Err(DistError::Env {
+                var: "MASTER_PORT",
+                value: port,
+                expected: "a port number (1-65535)",
+            });
+        }
+        // torchrun always sets LOCAL_RANK; a hand-made launch of one process per machine may not.
+        let local_rank = match get("LOCAL_RANK") {
+            Some(v) => number("LOCAL_RANK", &v, "a whole number")?,
+            None => 0,
+        };
+        Ok(Some(Launch {
+            rank,
+            world_size,
+            local_rank,
+            master_addr,
+            master_port,
+        }))
+    }
+
+    /// The variables a child process of a one-machine job of `world_size` gets.
+    pub fn child_env(rank: usize, world_size: usize, port: u16) -> Vec<(&'static str, String)> {
+        vec![
+            ("RANK", rank.to_string()),
+            ("WORLD_SIZE", world_size.to_string()),
+            ("LOCAL_RANK", rank.to_string()),
+            ("LOCAL_WORLD_SIZE", world_size.to_string()),
+            ("MASTER_ADDR", "127.0.0.1".to_string()),
+            ("MASTER_PORT", port.to_string()),
+        ]
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    var: &'static str,
+    value: &str,
+    expected: &'static str,
+) -> Result<T> {
+    value.trim().parse().map_err(|_| DistError::Env {
+        var,
+        value: value.to_string(),
+        expected,
+    })
+}
+
+/// A port on 127.0.0.1 that was free a moment ago, for a one-machine job's rendezvous.
+pub fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn launch(vars: &[(&str, &str)]) -> Result<Option<Launch>> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Launch::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn torchrun_environment_is_read() {
+        let got = launch(&[
+            ("RANK", "3"),
+            ("WORLD_SIZE", "8"),
+            ("LOCAL_RANK", "1"),
+            ("MASTER_ADDR", "node0"),
+            ("MASTER_PORT", "29500"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            got,
+            Launch {
+                rank: 3,
+                world_size: 8,
+                local_rank: 1,
+                master_addr: "node0".into(),
+                master_port: 29500
+            }
+        );
+    }
+
+    #[test]
+    fn no_environment_is_one_process() {
+        assert_eq!(launch(&[]).unwrap(), None);
+        assert_eq!(launch(&[("WORLD_SIZE", "1")]).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_environments_name_the_variable() {
+        let text = |vars: &[(&str, &str)]| launch(vars).unwrap_err().to_string();
+        assert!(text(&[("RANK", "0")]).contains("WORLD_SIZE"));
+        assert!(text(&[("WORLD_SIZE", "two")]).contains("WORLD_SIZE=\"two\""));
+        assert!(text(&[("WORLD_SIZE", "2"), ("RANK", "0")]).contains("MASTER_ADDR"));
+        let full = |rank: &str, port: &str| {
+            text(&[
+                ("WORLD_SIZE", "2"),
+                ("RANK", rank),
+                ("MASTER_ADDR", "h"),
+                ("MASTER_PORT", port),
+            ])
+        };
+        assert!(full("2", "1").contains("not below WORLD_SIZE 2"));
+        assert!(full("0", "70000").contains("MASTER_PORT"));
+        assert!(full("0", "0").contains("MASTER_PORT"));
+    }
+
+    #[test]
+    fn child_environment_reads_back() {
+        let env = Launch::child_env(1, 2, 4242);
+        let got = launch(
+            &env.iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (got.rank, got.world_size, got.local_rank, got.master_port),
+            (1, 2, 1, 4242)
+        );
+    }
+}
