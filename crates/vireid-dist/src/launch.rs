@@ -113,6 +113,28 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Starts a one-machine job: `world` copies of `program args`, each with its rank's launch
+/// environment (a free port on 127.0.0.1) and `env`.
+pub fn spawn_local(
+    program: &std::path::Path,
+    args: &[std::ffi::OsString],
+    world: usize,
+    env: &[(&str, &str)],
+    configure: impl Fn(&mut std::process::Command),
+) -> std::io::Result<Vec<std::process::Child>> {
+    let port = free_port()?;
+    (0..world)
+        .map(|rank| {
+            let mut cmd = std::process::Command::new(program);
+            cmd.args(args)
+                .envs(Launch::child_env(rank, world, port))
+                .envs(env.iter().copied());
+            configure(&mut cmd);
+            cmd.spawn()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

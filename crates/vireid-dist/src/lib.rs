@@ -12,4 +12,4 @@ pub mod launch;
 
 pub use error::{DistError, Result};
 pub use group::{Backend, ProcessGroup, ReduceOp};
-pub use launch::{free_port, Launch};
+pub use launch::{free_port, spawn_local, Launch};

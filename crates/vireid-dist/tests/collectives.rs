@@ -1,11 +1,11 @@
 //! The c10d collectives between real processes: this test binary runs itself once per rank
 //! (Gloo over 127.0.0.1, one thread each), as torchrun would start a job.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tch::{Kind, Tensor};
 use vireid_dist::grads::{average, identical, share};
-use vireid_dist::{free_port, Backend, Launch, ProcessGroup, ReduceOp};
+use vireid_dist::{spawn_local, Backend, Launch, ProcessGroup, ReduceOp};
 
 const ROLE: &str = "VIREID_DIST_TEST_ROLE";
 
@@ -17,19 +17,12 @@ fn ranks(test: &str, world: usize) -> Option<ProcessGroup> {
         let launch = Launch::from_env().unwrap().expect("the rank's environment");
         return Some(ProcessGroup::join(&launch, Backend::Gloo, Duration::from_secs(30)).unwrap());
     }
-    let port = free_port().unwrap();
-    let children: Vec<_> = (0..world)
-        .map(|rank| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([test, "--exact", "--nocapture", "--test-threads=1"])
-                .envs(Launch::child_env(rank, world, port))
-                .env(ROLE, "rank")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let args = [test, "--exact", "--nocapture", "--test-threads=1"].map(Into::into);
+    let exe = std::env::current_exe().unwrap();
+    let children = spawn_local(&exe, &args, world, &[(ROLE, "rank")], |cmd| {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    })
+    .unwrap();
     for (rank, child) in children.into_iter().enumerate() {
         let out = child.wait_with_output().unwrap();
         assert!(

@@ -54,10 +54,10 @@ fn main() {
         .flat_map(|i| std::iter::repeat_n(i, k))
         .collect();
     let labels = Tensor::from_slice(&[ids.clone(), ids].concat());
-    train_step(&net, &mut sgd, &vis, &thr, &labels).unwrap(); // warm-up
+    train_step(&net, &mut sgd, None, &vis, &thr, &labels).unwrap(); // warm-up
     let start = Instant::now();
     for _ in 0..steps {
-        train_step(&net, &mut sgd, &vis, &thr, &labels).unwrap();
+        train_step(&net, &mut sgd, None, &vis, &thr, &labels).unwrap();
     }
     let secs = start.elapsed().as_secs_f64() / steps as f64;
     println!("{{\"images\": {}, \"seconds_per_step\": {secs}}}", 2 * n);

@@ -7,6 +7,7 @@
 //! gradient overflows, double after 2000 updates in a row without overflow. Its state is part
 //! of the run state, so a resumed run scales as the uninterrupted one did.
 
+use crate::data_parallel::DataParallel;
 use crate::error::Result;
 use crate::loss::part_losses;
 use crate::sgd::Sgd;
@@ -94,7 +95,8 @@ impl LossScale {
 
 /// One mixed-precision training step: autocast forward, losses in float32, scaled backward,
 /// unscaled gradients, and the SGD update unless a gradient is not finite (then the step is
-/// skipped and the scale halved). Losses are reported unscaled.
+/// skipped and the scale halved). Losses are reported unscaled. `across` as in
+/// [`crate::step::train_step`].
 ///
 /// The losses run outside autocast on float32 copies of its outputs: under autocast the
 /// triplet's `a.b` product would be float16, off by ~0.5-1 when |a|^2 ~ 1e3 (the margin is
@@ -102,6 +104,7 @@ impl LossScale {
 pub fn train_step_amp(
     net: &PartNet,
     sgd: &mut Sgd,
+    across: Option<&DataParallel>,
     scale: &mut LossScale,
     visible: &Tensor,
     thermal: &Tensor,
@@ -113,9 +116,17 @@ pub fn train_step_amp(
     let losses = part_losses(&float(&out.pooled), &float(&out.logits), labels)?;
     sgd.zero_grad();
     (&losses.total * scale.scale).f_backward()?;
+    // Averaged before the check, so that every rank sees the same gradients and skips the
+    // same steps (the loss scale stays equal everywhere).
+    if let Some(dp) = across {
+        dp.average_gradients(sgd)?;
+    }
     let finite = sgd.scale_grads(1.0 / scale.scale);
     if finite {
         sgd.step();
+    }
+    if let Some(dp) = across {
+        dp.share_buffers()?;
     }
     scale.update(finite);
     Ok(StepLosses {

@@ -86,6 +86,34 @@ pub struct TrainConfig {
     /// `vireid_nn::pin_deterministic`): kernels pinned to AVX2, a fixed thread count.
     #[serde(default)]
     pub deterministic: bool,
+    /// The learning rate across W processes (whose step is W times the batch): `none` keeps
+    /// `lr` (the reference's one-GPU value), `linear` multiplies it by W (Goyal et al.'s
+    /// linear scaling rule). One process trains alike with either.
+    #[serde(default, skip_serializing_if = "LrScaling::is_none")]
+    pub lr_scaling: LrScaling,
+}
+
+/// How the learning rate follows the number of processes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrScaling {
+    #[default]
+    None,
+    Linear,
+}
+
+impl LrScaling {
+    fn is_none(&self) -> bool {
+        *self == LrScaling::None
+    }
+
+    /// The factor on the lr for `world_size` processes.
+    pub fn factor(self, world_size: usize) -> f64 {
+        match self {
+            LrScaling::None => 1.0,
+            LrScaling::Linear => world_size as f64,
+        }
+    }
 }
 
 fn random_start() -> Pretrained {
@@ -171,6 +199,7 @@ impl TrainConfig {
             amp: true,
             amp_max_floor_overflows: floor_overflow_limit(),
             deterministic: false,
+            lr_scaling: LrScaling::None,
         }
     }
 

@@ -15,6 +15,8 @@ pub enum EngineError {
     Evaluation(#[from] vireid_eval::EvalError),
     #[error(transparent)]
     Weights(#[from] vireid_hub::HubError),
+    #[error(transparent)]
+    Distributed(#[from] vireid_dist::DistError),
     #[error("libtorch")]
     Torch(#[from] tch::TchError),
     #[error("cannot read {path}")]
@@ -48,6 +50,16 @@ pub enum EngineError {
          into a new folder"
     )]
     ConfigChanged { dir: PathBuf, saved: PathBuf },
+    #[error(
+        "{dir} was trained by {saved} process(es) and this job has {now}: each rank's batches \
+         and the effective batch depend on the count, so resume it with {saved} (--nproc \
+         {saved}, or torchrun --nproc-per-node {saved})"
+    )]
+    WorldSizeChanged {
+        dir: PathBuf,
+        saved: usize,
+        now: usize,
+    },
     #[error("the {what} cache holds {found} images but the config trains at {wanted}")]
     CacheSize {
         what: &'static str,

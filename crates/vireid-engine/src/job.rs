@@ -15,6 +15,7 @@ use tch::Device;
 use vireid_data::cache::{prepare, CachePaths, ImageCache};
 use vireid_data::image_io::Size;
 use vireid_data::{splits, train_set, Mode, Protocol, Shot};
+use vireid_dist::ProcessGroup;
 use vireid_eval::Score;
 use vireid_hub::{Hub, Pretrained};
 
@@ -28,6 +29,8 @@ pub struct TrainJob<'a> {
     pub out: &'a Path,
     pub device: Device,
     pub resume: bool,
+    /// Train data-parallel across this group (see [`crate::data_parallel`]).
+    pub group: Option<&'a ProcessGroup>,
 }
 
 /// Runs `job`, reporting steps to `observer` and phases (cache, evaluation) to `progress`;
@@ -44,8 +47,10 @@ pub fn run(
         out,
         device,
         resume,
+        group,
     } = job;
     config.validate()?;
+    let leads = group.is_none_or(|g| g.rank() == 0);
     let dataset = config.dataset;
     if let Pretrained::File(p) = &config.pretrained {
         if !p.is_file() {
@@ -55,7 +60,8 @@ pub fn run(
             });
         }
     }
-    let saved = read_state(out)?.is_some();
+    // Other ranks neither read nor write the run folder (it may not even be on their machine).
+    let saved = leads && read_state(out)?.is_some();
     if !resume && saved {
         return Err(EngineError::RunExists {
             dir: out.to_path_buf(),
@@ -64,15 +70,23 @@ pub fn run(
     let size = Size::new(config.height as u32, config.width as u32);
     let set = train_set(dataset, root, config.trial)?;
     // Only a fresh run reads its starting weights: a resumed one has its own.
-    let init = if saved {
+    let init = if saved || !leads {
         None
     } else {
         initial_weights(config, progress)?
     };
     let paths = CachePaths::new(root, dataset, config.trial, size);
+    // Rank 0 builds the cache first; the others then find it up to date where they share its
+    // disk, and build their own where they do not, without two processes writing one file.
+    if !leads {
+        group.map(ProcessGroup::barrier).transpose()?;
+    }
     let tick = progress.phase("cache", (set.visible.len() + set.thermal.len()) as u64);
     prepare(root, &set, dataset, &paths, size, &|n| tick.inc(n as u64))?;
     drop(tick);
+    if leads {
+        group.map(ProcessGroup::barrier).transpose()?;
+    }
     let data = TrainData {
         visible: ImageCache::open(&paths.visible_images, &paths.visible_labels)?,
         thermal: ImageCache::open(&paths.thermal_images, &paths.thermal_labels)?,
@@ -115,6 +129,7 @@ pub fn run(
         device,
         resume,
         init: init.as_deref(),
+        group,
     };
     train(config, &data, run, &mut evaluate, stop, observer)
 }

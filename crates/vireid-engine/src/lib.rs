@@ -6,6 +6,7 @@
 //!   evaluation schedule, hooks);
 //! - [`evaluate`]: a network under a test protocol (features of the query and galleries, the
 //!   four scores over trials);
+//! - [`data_parallel`]: training across processes (gradients averaged, rank 0 leads);
 //! - [`job`]: a training job on a dataset root (cache, periodic evaluation, the loop);
 //! - [`curves`]: training curves as PNG; [`demo`]: the end-to-end demo and its report;
 //! - [`progress`]: how long phases report progress (the command line draws it);
@@ -15,6 +16,7 @@ pub mod allocator;
 pub mod amp;
 pub mod config;
 pub mod curves;
+pub mod data_parallel;
 pub mod demo;
 pub mod embed;
 pub mod error;

@@ -158,6 +158,34 @@ impl Sgd {
         })
     }
 
+    /// The gradients of the parameters that have one, in name order.
+    pub fn gradients(&self) -> Vec<Tensor> {
+        self.params
+            .values()
+            .map(|p| p.tensor.grad())
+            .filter(|g| g.defined())
+            .collect()
+    }
+
+    /// Zero momentum buffers for `names` (each a parameter), so that another process's
+    /// buffers can be copied in.
+    pub fn zero_momentum(&mut self, names: &[String]) -> Result<()> {
+        let state = names
+            .iter()
+            .filter_map(|n| {
+                self.params
+                    .get(n)
+                    .map(|p| (n.clone(), p.tensor.zeros_like()))
+            })
+            .collect();
+        if let Some(unknown) = names.iter().find(|n| !self.params.contains_key(*n)) {
+            return Err(crate::EngineError::OptimizerState(vec![format!(
+                "optimizer state for unknown parameter {unknown}"
+            )]));
+        }
+        self.load_state(state)
+    }
+
     /// The momentum buffers by parameter name, for a checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         self.params

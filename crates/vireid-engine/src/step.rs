@@ -1,5 +1,6 @@
 //! One training step: forward in training mode, the losses, backward, SGD.
 
+use crate::data_parallel::DataParallel;
 use crate::error::Result;
 use crate::loss::part_losses;
 use crate::sgd::Sgd;
@@ -16,10 +17,12 @@ pub struct StepLosses {
 }
 
 /// `visible` and `thermal` are the B K images of each modality (normalised NCHW on the
-/// network's device), `labels` the 2 B K labels (visible then thermal).
+/// network's device), `labels` the 2 B K labels (visible then thermal). With `across`, the
+/// gradients are averaged over its ranks before the update and its buffers shared after.
 pub fn train_step(
     net: &PartNet,
     sgd: &mut Sgd,
+    across: Option<&DataParallel>,
     visible: &Tensor,
     thermal: &Tensor,
     labels: &Tensor,
@@ -28,7 +31,13 @@ pub fn train_step(
     let losses = part_losses(&out.pooled, &out.logits, labels)?;
     sgd.zero_grad();
     losses.total.f_backward()?;
+    if let Some(dp) = across {
+        dp.average_gradients(sgd)?;
+    }
     sgd.step();
+    if let Some(dp) = across {
+        dp.share_buffers()?;
+    }
     Ok(StepLosses {
         total: losses.total.double_value(&[]),
         identity: losses.identity.double_value(&[]),

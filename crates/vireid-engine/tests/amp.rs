@@ -51,8 +51,8 @@ fn scaled_step_equals_the_fp32_step() {
     let (vs_b, net_b, mut sgd_b) = setup();
     let mut scale = LossScale::default();
     for _ in 0..2 {
-        let a = train_step(&net_a, &mut sgd_a, &v, &t, &labels).unwrap();
-        let b = train_step_amp(&net_b, &mut sgd_b, &mut scale, &v, &t, &labels).unwrap();
+        let a = train_step(&net_a, &mut sgd_a, None, &v, &t, &labels).unwrap();
+        let b = train_step_amp(&net_b, &mut sgd_b, None, &mut scale, &v, &t, &labels).unwrap();
         assert_eq!(a, b, "the reported losses are unscaled");
     }
     assert_eq!(scale.scale, INITIAL_SCALE);
@@ -74,7 +74,7 @@ fn overflow_skips_the_update_and_halves_the_scale() {
         scale: 2f64.powi(200),
         ..LossScale::default()
     };
-    let losses = train_step_amp(&net, &mut sgd, &mut scale, &v, &t, &labels).unwrap();
+    let losses = train_step_amp(&net, &mut sgd, None, &mut scale, &v, &t, &labels).unwrap();
     assert!(losses.total.is_finite());
     assert_eq!(scale.scale, 2f64.powi(199));
     assert_eq!(scale.skipped, 1);

@@ -57,6 +57,7 @@ fn check(args: &[&str]) {
         let got = train_step(
             &net,
             &mut sgd,
+            None,
             &images(&d.join(format!("step{step}_visible.npy"))),
             &images(&d.join(format!("step{step}_thermal.npy"))),
             &labels,

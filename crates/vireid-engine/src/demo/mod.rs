@@ -251,6 +251,7 @@ pub fn run(
             out: &dir,
             device: o.device,
             resume: dir.join("state.json").exists(),
+            group: None,
         };
         let (outcome, state) = job::run(job, stop, observer, progress)?;
         let seconds_training = t.elapsed().as_secs_f64();

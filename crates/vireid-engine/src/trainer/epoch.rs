@@ -7,6 +7,7 @@ use super::records::Partial;
 use super::{Observer, TrainData};
 use crate::amp::{train_step_amp, LossScale};
 use crate::config::TrainConfig;
+use crate::data_parallel::DataParallel;
 use crate::error::{EngineError, Result};
 use crate::sgd::Sgd;
 use crate::step::train_step;
@@ -26,6 +27,10 @@ pub(crate) struct Stepper<'a> {
     /// Mixed precision (CUDA with `amp` only).
     pub amp: bool,
     pub loss_scale: &'a mut LossScale,
+    /// This rank's seed (the run's on rank 0): the augmentation's draws derive from it.
+    pub seed: u64,
+    /// Data-parallel across processes.
+    pub across: Option<&'a DataParallel<'a>>,
 }
 
 /// Runs `batches` of epoch `epoch` from `tally.steps` on, adding to `tally`. Returns whether
@@ -45,7 +50,6 @@ pub(crate) fn run_epoch(
     let skip = tally.steps;
     let bk = config.ids_per_batch * config.images_per_id;
     let shape = [bk as i64, 3, config.height as i64, config.width as i64];
-    let seed = epoch_seed(config.seed, epoch);
     let start = Instant::now();
     let earlier = tally.seconds;
     let Stepper {
@@ -54,7 +58,10 @@ pub(crate) fn run_epoch(
         device,
         amp,
         loss_scale,
+        seed,
+        across,
     } = stepper;
+    let seed = epoch_seed(seed, epoch);
     let stopped = std::thread::scope(|scope| -> Result<bool> {
         let (tx, rx) = sync_channel::<Result<Prepared>>(config.prefetch.max(1));
         scope.spawn(move || produce(data, preset, batches, skip, seed, tx));
@@ -70,7 +77,7 @@ pub(crate) fn run_epoch(
             // The same step but for autocast and the loss scale (see amp.rs).
             let losses = if amp {
                 let skipped = loss_scale.skipped;
-                let losses = train_step_amp(net, sgd, loss_scale, &vis, &thr, &labels)?;
+                let losses = train_step_amp(net, sgd, across, loss_scale, &vis, &thr, &labels)?;
                 tally.skipped += loss_scale.skipped - skipped;
                 let limit = config.amp_max_floor_overflows;
                 if limit > 0 && loss_scale.floor_overflows >= limit {
@@ -82,7 +89,7 @@ pub(crate) fn run_epoch(
                 }
                 losses
             } else {
-                train_step(net, sgd, &vis, &thr, &labels)?
+                train_step(net, sgd, across, &vis, &thr, &labels)?
             };
             if !losses.total.is_finite() {
                 return Err(EngineError::Diverged {
@@ -96,10 +103,15 @@ pub(crate) fn run_epoch(
             tally.sums.identity += losses.identity;
             tally.sums.triplet += losses.triplet;
             tally.steps += 1;
-            let rate =
-                ((tally.steps - skip) * 2 * bk) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            let images = (tally.steps - skip) * 2 * bk * across.map_or(1, |d| d.world_size());
+            let rate = images as f64 / start.elapsed().as_secs_f64().max(1e-9);
             observer.step(&losses, rate);
-            if tally.steps < batches.len() && stop.load(Ordering::SeqCst) {
+            let mut stopping = stop.load(Ordering::SeqCst);
+            if let Some(dp) = across {
+                // All ranks stop at the same step, whichever saw the request.
+                stopping = dp.any(stopping)?;
+            }
+            if tally.steps < batches.len() && stopping {
                 // Leaving the loop drops the receiver: the producer stops at its next send.
                 return Ok(true);
             }

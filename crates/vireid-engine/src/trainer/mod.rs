@@ -24,6 +24,7 @@ pub use run_folder::{read_state, RunFolder, RunState};
 
 use crate::amp::Precision;
 use crate::config::TrainConfig;
+use crate::data_parallel::{rank_seed, DataParallel};
 use crate::error::{EngineError, Result};
 use crate::sgd::{Sgd, SgdConfig};
 use crate::step::StepLosses;
@@ -36,6 +37,7 @@ use tch::nn::VarStore;
 use tch::Device;
 use vireid_data::cache::ImageCache;
 use vireid_data::sampler::IdentitySampler;
+use vireid_dist::ProcessGroup;
 use vireid_nn::network::part_net;
 use vireid_nn::PartNet;
 
@@ -66,6 +68,9 @@ pub struct RunOptions<'a> {
     /// The weights file a fresh run's backbone starts from (`pretrained` resolved); none for
     /// random weights. Not read when resuming.
     pub init: Option<&'a Path>,
+    /// Train data-parallel across this group's processes (rank 0 owns `dir`; the others
+    /// neither read nor write it).
+    pub group: Option<&'a ProcessGroup>,
 }
 
 /// Trains into `dir` (created if needed). A folder with a state.json is resumed when
@@ -79,7 +84,8 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<(Outcome, RunState)> {
     config.validate()?;
-    let created = !run.dir.exists();
+    let leads = run.group.is_none_or(|g| g.rank() == 0);
+    let created = leads && !run.dir.exists();
     let result = train_in(config, data, run, evaluate, stop, observer);
     // A run that failed before its first commit leaves no folder behind, so that the same
     // command, corrected, starts afresh instead of finding "a run" of one config file.
@@ -97,7 +103,6 @@ fn train_in(
     stop: &AtomicBool,
     observer: &mut dyn Observer,
 ) -> Result<(Outcome, RunState)> {
-    let folder = RunFolder::create(run.dir)?;
     check_cache_sizes(config, data)?;
     let sampler = IdentitySampler::new(
         data.visible.labels(),
@@ -119,18 +124,53 @@ fn train_in(
             nesterov: true,
         },
     );
-    let (mut state, note) = folder.start(config, network, &vs, &mut sgd, &run)?;
-    if let Some(note) = note {
-        observer.note(&note);
+    let leads = run.group.is_none_or(|g| g.rank() == 0);
+    let across = run.group.map(|g| DataParallel::new(g, &vs));
+    let (rank, world) = across
+        .as_ref()
+        .map_or((0, 1), |d| (d.rank(), d.world_size()));
+    // Only rank 0 has a run folder; the others take its state below.
+    let folder = if leads {
+        Some(RunFolder::create(run.dir)?)
+    } else {
+        None
+    };
+    let mut state = match &folder {
+        Some(folder) => {
+            let (state, note) = folder.start(config, network, &vs, &mut sgd, &run)?;
+            if let Some(note) = note {
+                observer.note(&note);
+            }
+            state
+        }
+        None => RunState::fresh(config, network),
+    };
+    if leads {
+        if state.weights.is_some() && state.world_size != world {
+            return Err(EngineError::WorldSizeChanged {
+                dir: run.dir.to_path_buf(),
+                saved: state.world_size,
+                now: world,
+            });
+        }
+        state.world_size = world;
     }
+    if let Some(dp) = &across {
+        dp.start_from_leader(&mut state, &mut sgd)?;
+    }
+    let seed = rank_seed(config.seed, rank);
+    let lr_factor = config.lr_scaling.factor(world);
     let stepper_amp = Precision::of(config.amp, run.device) == Precision::MixedFloat16;
     let mut hooks = hooks::standard();
     for epoch in state.next_epoch..config.epochs {
-        let lr = config.lr_at(epoch);
+        let lr = config.lr_at(epoch) * lr_factor;
         sgd.set_lrs(lr, lr * config.backbone_lr_ratio);
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(epoch as u64 + 1);
-        let batches = sampler.epoch(&mut rng);
+        let mut batches = sampler.epoch(&mut rng);
+        // An epoch still shows the training set once in all: each of the W ranks takes
+        // 1/W of the steps (its own draw), each step W times the images.
+        batches.truncate((batches.len() / world).max(1));
         // A resumed epoch skips the steps it already took.
         let mut tally = state.partial.take().unwrap_or_default();
         observer.epoch_start(epoch, batches.len(), tally.steps);
@@ -140,10 +180,25 @@ fn train_in(
             device: run.device,
             amp: stepper_amp,
             loss_scale: &mut state.loss_scale,
+            seed,
+            across: across.as_ref(),
         };
         let stopped = run_epoch(
             config, data, &preset, &batches, epoch, &mut tally, stepper, stop, observer,
         )?;
+        let Some(folder) = &folder else {
+            // A rank other than 0: nothing to record; wait while rank 0 evaluates and saves.
+            if stopped {
+                return Ok((Outcome::Interrupted, state));
+            }
+            if let Some(dp) = &across {
+                dp.barrier()?;
+                if dp.any(stop.load(Ordering::SeqCst))? {
+                    return Ok((Outcome::Interrupted, state));
+                }
+            }
+            continue;
+        };
         if stopped {
             // Stopped inside the epoch: save where it is, exactly.
             folder.commit(&vs, &sgd, &mut state, epoch, Some(tally))?;
@@ -158,7 +213,8 @@ fn train_in(
             epoch,
             lr,
             &tally,
-            2 * config.ids_per_batch * config.images_per_id,
+            // Images of all ranks: the job's throughput.
+            2 * config.ids_per_batch * config.images_per_id * world,
             eval,
         );
         if stepper_amp {
@@ -174,11 +230,18 @@ fn train_in(
             hook.after_commit(&folder.dir, &state)?;
         }
         observer.epoch_end(&record, &state);
-        if stop.load(Ordering::SeqCst) {
+        let mut stopping = stop.load(Ordering::SeqCst);
+        if let Some(dp) = &across {
+            dp.barrier()?;
+            stopping = dp.any(stopping)?;
+        }
+        if stopping {
             return Ok((Outcome::Interrupted, state));
         }
     }
-    folder.save_last(&vs)?;
+    if let Some(folder) = &folder {
+        folder.save_last(&vs)?;
+    }
     Ok((Outcome::Finished, state))
 }
 

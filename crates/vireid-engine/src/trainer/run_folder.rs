@@ -40,6 +40,17 @@ pub struct RunState {
     /// The file the backbone started from (`pretrained` resolved), none for random weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_weights: Option<PathBuf>,
+    /// How many processes train it (data-parallel); a resume needs as many.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub world_size: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl RunState {
@@ -58,6 +69,7 @@ impl RunState {
             device: None,
             precision: None,
             initial_weights: None,
+            world_size: 1,
         }
     }
 }

@@ -34,6 +34,7 @@ pub fn resume_command(a: &Args) -> String {
         "--threads",
         Some(a.threads).filter(|&t| t != 0).map(|t| t.to_string()),
     );
+    flag("--nproc", a.nproc.map(|n| n.to_string()));
     if a.deterministic {
         words.push("--deterministic".into());
     }

@@ -7,6 +7,7 @@ mod demo;
 mod embed;
 mod extract;
 mod interrupt;
+mod launcher;
 mod process;
 mod test;
 mod train;

@@ -3,8 +3,10 @@ use crate::interrupt::{resume_command, stop_on_ctrl_c};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 use vireid::commands::{dataset_parser, print_json};
 use vireid_data::Dataset;
+use vireid_dist::{Backend, Launch, ProcessGroup};
 use vireid_engine::config::TrainConfig;
 use vireid_engine::job::{self, TrainJob};
 use vireid_engine::trainer::{Outcome, RunState};
@@ -65,6 +67,16 @@ pub struct Args {
     /// cores (slower on wide machines; see README, "The same numbers on any machine").
     #[arg(long)]
     pub(crate) deterministic: bool,
+    /// Train data-parallel in N processes on this machine (one per GPU, cuda:0..N-1, or N
+    /// CPU processes sharing the cores), as `torchrun --nproc-per-node N` would; each step
+    /// then holds N times the batch (see the config key lr_scaling). Under torchrun or SLURM,
+    /// leave it out: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT are read.
+    #[arg(long, value_name = "N")]
+    pub(crate) nproc: Option<usize>,
+    /// Seconds a process waits for the others (the rendezvous, and each exchange while rank 0
+    /// evaluates or saves) before it gives up.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub(crate) dist_timeout: u64,
     /// Print the final run state as one JSON document.
     #[arg(long)]
     pub(crate) json: bool,
@@ -72,16 +84,52 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let config = resolve(&a)?;
-    crate::process::settle(config.deterministic, a.threads, a.json);
-    let device = crate::process::device(&a.device, a.json)?;
-    if config.pretrained == Pretrained::None && !a.resume && !a.json {
+    let launch = Launch::from_env()?;
+    match a.nproc {
+        Some(0) => anyhow::bail!("--nproc must be at least 1"),
+        Some(n) if launch.is_some() => anyhow::bail!(
+            "--nproc {n} inside a launched job (RANK/WORLD_SIZE are set): torchrun or SLURM \
+             already started the processes"
+        ),
+        Some(n) if n > 1 => return crate::launcher::run(n),
+        _ => {}
+    }
+    let rank = launch.as_ref().map_or(0, |l| l.rank);
+    // Only rank 0 talks; the others would repeat it.
+    let quiet = a.json || rank != 0;
+    crate::process::settle(config.deterministic, threads_per_rank(&a, &launch), quiet);
+    let device = match &launch {
+        Some(l) => rank_device(&a.device, l.local_rank)?,
+        None => crate::process::device(&a.device, a.json)?,
+    };
+    let group = match &launch {
+        Some(l) => Some(
+            ProcessGroup::join(
+                l,
+                Backend::for_device(device),
+                Duration::from_secs(a.dist_timeout),
+            )
+            .with_context(|| format!("joining the job as rank {} of {}", l.rank, l.world_size))?,
+        ),
+        None => None,
+    };
+    if config.pretrained == Pretrained::None && !a.resume && !quiet {
         eprintln!(
             "note: pretrained = none: the backbone starts from random weights (the paper starts \
              from ImageNet: --pretrained imagenet)"
         );
     }
     let stop = stop_on_ctrl_c();
-    let (outcome, state) = train_on(&config, &a.root, &a.out, device, a.resume, a.json, &stop)?;
+    let place = Place {
+        root: &a.root,
+        out: &a.out,
+        device,
+        group: group.as_ref(),
+    };
+    let (outcome, state) = train_on(&config, place, a.resume, quiet, &stop)?;
+    if rank != 0 {
+        return Ok(());
+    }
     if a.json {
         return print_json(&state);
     }
@@ -150,23 +198,72 @@ fn resolve(a: &Args) -> Result<TrainConfig> {
     Ok(config)
 }
 
+/// A rank's device: its GPU (cuda:LOCAL_RANK) where `--device` is auto or cuda and CUDA is
+/// there, else what `--device` names.
+fn rank_device(spec: &str, local_rank: usize) -> Result<tch::Device> {
+    let spec = spec.trim();
+    if (spec == "auto" && tch::Cuda::is_available()) || spec == "cuda" {
+        let gpus = tch::Cuda::device_count() as usize;
+        anyhow::ensure!(
+            local_rank < gpus,
+            "LOCAL_RANK {local_rank} has no GPU of its own (this machine shows {gpus}): start \
+             at most {gpus} processes per machine"
+        );
+        return Ok(tch::Device::Cuda(local_rank));
+    }
+    crate::process::device(spec, true)
+}
+
+/// libtorch threads for this process: --threads, or, when several CPU processes share this
+/// machine (LOCAL_WORLD_SIZE, as torchrun and --nproc set it), an equal share of the cores
+/// instead of one thread per core each.
+fn threads_per_rank(a: &Args, launch: &Option<Launch>) -> usize {
+    if a.threads != 0 || launch.is_none() {
+        return a.threads;
+    }
+    let local: usize = std::env::var("LOCAL_WORLD_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if local > 1 {
+        (cores / local).max(1)
+    } else {
+        0
+    }
+}
+
 /// clap parser for --backbone.
 fn backbone(s: &str) -> Result<Depth, String> {
     Depth::by_name(s).ok_or_else(|| format!("{s:?} is not resnet18, resnet34 or resnet50"))
+}
+
+/// Where a process trains: the dataset, the run folder, its device and its job's group.
+struct Place<'a> {
+    root: &'a Path,
+    out: &'a Path,
+    device: tch::Device,
+    group: Option<&'a ProcessGroup>,
 }
 
 /// Trains `config` on the dataset at `root` into `out` (see vireid_engine::job), with bars
 /// unless `quiet`.
 fn train_on(
     config: &TrainConfig,
-    root: &Path,
-    out: &Path,
-    device: tch::Device,
+    place: Place<'_>,
     resume: bool,
     quiet: bool,
     stop: &AtomicBool,
 ) -> Result<(Outcome, RunState)> {
-    vireid::commands::ensure_writable(out, "--out")?;
+    let Place {
+        root,
+        out,
+        device,
+        group,
+    } = place;
+    if group.is_none_or(|g| g.rank() == 0) {
+        vireid::commands::ensure_writable(out, "--out")?;
+    }
     let mut bars = Bars::new(quiet, config.epochs);
     let job = TrainJob {
         config,
@@ -174,6 +271,7 @@ fn train_on(
         out,
         device,
         resume,
+        group,
     };
     let progress = Phases { quiet };
     job::run(job, stop, &mut bars, &progress)
