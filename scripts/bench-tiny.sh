@@ -12,6 +12,7 @@ pad = 2
 lr = 0.01
 backbone_lr_ratio = 1.0
 eval_every = 0
+pretrained = "none"
 TOML
 mean_rate() { # $1: a run's metrics.jsonl
   python3 - "$1" <<'PY'

@@ -208,6 +208,7 @@ mod tests {
                 images_per_second: 100.0,
                 seconds: 1.0,
                 seconds_waiting: 0.0,
+                seconds_exchanging: None,
                 seconds_stepping: 1.0,
                 eval: (e % 2 == 1).then_some(EvalScores {
                     rank1: 0.05 * e as f64,

@@ -9,6 +9,8 @@
 use crate::error::{EngineError, Result};
 use crate::sgd::Sgd;
 use crate::trainer::RunState;
+use std::cell::Cell;
+use std::time::Instant;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use vireid_dist::grads::{average, identical, share};
@@ -22,6 +24,8 @@ pub struct DataParallel<'a> {
     variables: Vec<Tensor>,
     /// The variables without gradients (running statistics), likewise sorted.
     buffers: Vec<Tensor>,
+    /// Seconds spent in the step's exchanges since last taken.
+    exchanging: Cell<f64>,
 }
 
 impl<'a> DataParallel<'a> {
@@ -38,7 +42,21 @@ impl<'a> DataParallel<'a> {
             device: vs.device(),
             variables: named.into_iter().map(|(_, t)| t).collect(),
             buffers,
+            exchanging: Cell::new(0.0),
         }
+    }
+
+    /// The seconds the steps spent exchanging since the last call.
+    pub fn take_exchange_seconds(&self) -> f64 {
+        self.exchanging.replace(0.0)
+    }
+
+    fn timed(&self, exchange: impl FnOnce() -> Result<()>) -> Result<()> {
+        let start = Instant::now();
+        let result = exchange();
+        self.exchanging
+            .set(self.exchanging.get() + start.elapsed().as_secs_f64());
+        result
     }
 
     pub fn rank(&self) -> usize {
@@ -55,12 +73,12 @@ impl<'a> DataParallel<'a> {
 
     /// Between backward and the update: every gradient becomes its mean over the ranks.
     pub fn average_gradients(&self, sgd: &Sgd) -> Result<()> {
-        Ok(average(self.group, &sgd.gradients())?)
+        self.timed(|| Ok(average(self.group, &sgd.gradients())?))
     }
 
     /// After the update: rank 0's running statistics everywhere.
     pub fn share_buffers(&self) -> Result<()> {
-        Ok(share(self.group, &self.buffers, 0)?)
+        self.timed(|| Ok(share(self.group, &self.buffers, 0)?))
     }
 
     /// Whether any rank says yes (a stop request seen by one rank stops all at the same step).

@@ -77,6 +77,7 @@ fn the_old_run_resumes_to_its_end() {
                 device: Device::Cpu,
                 resume,
                 init: None,
+                group: None,
             };
             train(config, &data, options, scores, &stop, &mut Quiet).unwrap()
         };

@@ -78,6 +78,7 @@ fn opts(dir: &std::path::Path, resume: bool) -> RunOptions<'_> {
         device: Device::Cpu,
         resume,
         init: None,
+        group: None,
     }
 }
 
@@ -181,6 +182,7 @@ fn record(epoch: usize, rank1: Option<f64>) -> EpochRecord {
         }),
         skipped_steps: 0,
         loss_scale: None,
+        seconds_exchanging: None,
     }
 }
 

@@ -82,6 +82,7 @@ fn run(
             device: Device::Cpu,
             resume,
             init: None,
+            group: None,
         },
         &mut never,
         &stop,

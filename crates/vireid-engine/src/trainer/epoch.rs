@@ -99,6 +99,9 @@ pub(crate) fn run_epoch(
                 });
             }
             tally.stepping += stepping_from.elapsed().as_secs_f64();
+            if let Some(dp) = across {
+                tally.exchanging += dp.take_exchange_seconds();
+            }
             tally.sums.total += losses.total;
             tally.sums.identity += losses.identity;
             tally.sums.triplet += losses.triplet;

@@ -217,6 +217,9 @@ fn train_in(
             2 * config.ids_per_batch * config.images_per_id * world,
             eval,
         );
+        if across.is_some() {
+            record.seconds_exchanging = Some(tally.exchanging);
+        }
         if stepper_amp {
             record.skipped_steps = tally.skipped;
             record.loss_scale = Some(state.loss_scale.scale);
@@ -293,5 +296,6 @@ fn epoch_record(
         eval,
         skipped_steps: 0,
         loss_scale: None,
+        seconds_exchanging: None,
     }
 }

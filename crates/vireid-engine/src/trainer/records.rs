@@ -37,6 +37,10 @@ pub struct EpochRecord {
     pub skipped_steps: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_scale: Option<f64>,
+    /// Across processes only: of `seconds_stepping`, time in exchanges (gradients averaged,
+    /// running statistics shared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_exchanging: Option<f64>,
 }
 
 /// An epoch stopped part-way (Ctrl-C): the steps done and what they summed to, so that the
@@ -53,6 +57,8 @@ pub struct Partial {
     /// Steps of this epoch whose update was skipped (mixed precision).
     #[serde(default)]
     pub skipped: usize,
+    #[serde(default)]
+    pub exchanging: f64,
 }
 
 /// How a run ended.
