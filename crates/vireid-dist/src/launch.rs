@@ -1,6 +1,7 @@
-//! Where this process sits in a job, read from the environment that `torchrun`, SLURM
-//! wrappers and `vireid train --nproc` set: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
-//! MASTER_PORT (PyTorch's names, so the same job scripts work).
+//! Where this process sits in a job, read from the environment that `torchrun` and
+//! `vireid train --nproc` set: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT
+//! (PyTorch's names, so the same job scripts work), or else from `srun`'s SLURM_PROCID,
+//! SLURM_NTASKS and SLURM_LOCALID with MASTER_ADDR and MASTER_PORT exported by the job script.
 
 use crate::error::{DistError, Result};
 
@@ -25,6 +26,11 @@ impl Launch {
 
     /// As [`Launch::from_env`], reading variables through `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<Launch>> {
+        if get("WORLD_SIZE").is_none() {
+            if let Some(launch) = Self::from_slurm(&get)? {
+                return Ok(Some(launch));
+            }
+        }
         let Some(world) = get("WORLD_SIZE") else {
             if get("RANK").is_some() {
                 return Err(DistError::PartialEnv {
@@ -73,6 +79,44 @@ impl Launch {
             Some(v) => number("LOCAL_RANK", &v, "a whole number")?,
             None => 0,
         };
+        Ok(Some(Launch {
+            rank,
+            world_size,
+            local_rank,
+            master_addr,
+            master_port,
+        }))
+    }
+
+    /// A task of `srun` (SLURM_PROCID of SLURM_NTASKS, SLURM_LOCALID on its machine) whose
+    /// job script exported MASTER_ADDR and MASTER_PORT. Without those two, or with one task,
+    /// it is not taken for a distributed launch (an allocation's shell has SLURM variables
+    /// too).
+    fn from_slurm(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Launch>> {
+        let (Some(tasks), Some(id), Some(master_addr), Some(port)) = (
+            get("SLURM_NTASKS"),
+            get("SLURM_PROCID"),
+            get("MASTER_ADDR"),
+            get("MASTER_PORT"),
+        ) else {
+            return Ok(None);
+        };
+        let world_size: usize = number("SLURM_NTASKS", &tasks, "a positive whole number")?;
+        if world_size < 2 {
+            return Ok(None);
+        }
+        let rank: usize = number("SLURM_PROCID", &id, "a whole number")?;
+        if rank >= world_size {
+            return Err(DistError::RankRange {
+                rank,
+                world: world_size,
+            });
+        }
+        let local_rank = match get("SLURM_LOCALID") {
+            Some(v) => number("SLURM_LOCALID", &v, "a whole number")?,
+            None => 0,
+        };
+        let master_port: u16 = number("MASTER_PORT", &port, "a port number (1-65535)")?;
         Ok(Some(Launch {
             rank,
             world_size,
@@ -194,6 +238,31 @@ mod tests {
         assert!(full("2", "1").contains("not below WORLD_SIZE 2"));
         assert!(full("0", "70000").contains("MASTER_PORT"));
         assert!(full("0", "0").contains("MASTER_PORT"));
+    }
+
+    #[test]
+    fn srun_tasks_are_ranks_when_the_master_is_exported() {
+        let slurm = [
+            ("SLURM_NTASKS", "16"),
+            ("SLURM_PROCID", "9"),
+            ("SLURM_LOCALID", "1"),
+        ];
+        // An allocation's shell, or a script that did not export the master: one process.
+        assert_eq!(launch(&slurm).unwrap(), None);
+        let mut full = slurm.to_vec();
+        full.extend([("MASTER_ADDR", "node0"), ("MASTER_PORT", "29500")]);
+        let got = launch(&full).unwrap().unwrap();
+        assert_eq!((got.rank, got.world_size, got.local_rank), (9, 16, 1));
+        // torchrun's variables win over SLURM's.
+        full.extend([("WORLD_SIZE", "2"), ("RANK", "1")]);
+        assert_eq!(launch(&full).unwrap().unwrap().world_size, 2);
+        let one = [
+            ("SLURM_NTASKS", "1"),
+            ("SLURM_PROCID", "0"),
+            ("MASTER_ADDR", "node0"),
+            ("MASTER_PORT", "29500"),
+        ];
+        assert_eq!(launch(&one).unwrap(), None);
     }
 
     #[test]
