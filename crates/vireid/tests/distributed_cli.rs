@@ -8,9 +8,8 @@ use common::{s, synth, train_command};
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use vireid_dist::spawn_local;
 
 /// Small and quick: no periodic evaluation.
 const CONFIG: &str = "backbone = \"resnet18\"\nheight = 96\nwidth = 48\n\
@@ -42,7 +41,7 @@ fn train(d: &Path, out: &str, extra: &[&str]) -> Output {
 }
 
 /// The `vireid train` arguments of run folder `out`, for a job started by hand.
-fn train_args(d: &Path, out: &str, extra: &[&str]) -> Vec<std::ffi::OsString> {
+fn train_args(d: &Path, out: &str, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = ["train", "--dataset", "sysu", "--threads", "1"]
         .map(String::from)
         .to_vec();
@@ -54,10 +53,37 @@ fn train_args(d: &Path, out: &str, extra: &[&str]) -> Vec<std::ffi::OsString> {
         args.extend([k.to_string(), s(&v).to_string()]);
     }
     args.extend(extra.iter().map(|e| e.to_string()));
-    args.into_iter().map(Into::into).collect()
+    args
 }
 
 /// The final weights of a run: each tensor's name and bytes.
+/// Starts `program args` as the two ranks of a job, each with the variables torchrun sets
+/// (written out here, independently of vireid's launcher).
+fn spawn_ranks(program: &Path, args: &[String], local_world_size: bool) -> Vec<Child> {
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    (0..2)
+        .map(|rank| {
+            let mut cmd = Command::new(program);
+            cmd.args(args)
+                .env("RANK", rank.to_string())
+                .env("LOCAL_RANK", rank.to_string())
+                .env("WORLD_SIZE", "2")
+                .env("MASTER_ADDR", "127.0.0.1")
+                .env("MASTER_PORT", port.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            if local_world_size {
+                cmd.env("LOCAL_WORLD_SIZE", "2");
+            }
+            cmd.spawn().unwrap()
+        })
+        .collect()
+}
+
 fn weights(run: &Path) -> Vec<(String, Vec<u8>)> {
     let bytes = std::fs::read(run.join("last.safetensors")).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -121,12 +147,7 @@ fn a_job_launched_like_torchrun_equals_nproc() {
     ok(&train(d, "nproc", &["--nproc", "2", "--epochs", "1"]));
     let args = train_args(d, "env", &["--epochs", "1"]);
     let exe = Path::new(env!("CARGO_BIN_EXE_vireid"));
-    let ranks = spawn_local(exe, &args, 2, &[], |cmd| {
-        cmd.env_remove("LOCAL_WORLD_SIZE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-    })
-    .unwrap();
+    let ranks = spawn_ranks(exe, &args, false);
     for rank in ranks {
         ok(&rank.wait_with_output().unwrap());
     }
@@ -147,10 +168,7 @@ fn a_killed_rank_fails_the_job_which_then_resumes() {
     setup(d);
     let args = train_args(d, "run", &["--epochs", "4"]);
     let exe = Path::new(env!("CARGO_BIN_EXE_vireid-torch"));
-    let mut ranks = spawn_local(exe, &args, 2, &[], |cmd| {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    })
-    .unwrap();
+    let mut ranks = spawn_ranks(exe, &args, true);
     let state = d.join("run/state.json");
     let start = Instant::now();
     while !state.exists() {
