@@ -3,13 +3,19 @@
 //! optimiser keeps them where tch cannot reach, and a resumed run must end with the same
 //! weights as an uninterrupted one. The update is torch.optim.SGD's:
 //!   d = g + wd p;  b = m b + d (b = d at the first step);  d = d + m b;  p -= lr d.
-//! Parameters without a gradient are not touched (the reference's frozen BNNeck biases are
-//! not even variables here).
+//!
+//! All trainable parameters live in one flat buffer (the backbone's group, then the heads',
+//! each in name order), each parameter a view into it; their gradients likewise, and the
+//! momentum buffers. A step is then a handful of kernels over two slices instead of a dozen
+//! per parameter (~170 of them), the gradients are one tensor to zero, unscale or all-reduce,
+//! and the arithmetic is element for element the per-parameter update's (each operation is a
+//! separate multiply or add, rounded alike wherever an element sits), so the weights are the
+//! same bytes (a test checks it).
 
 use crate::error::Result;
-use std::collections::BTreeMap;
+use std::ops::Range;
 use tch::nn::VarStore;
-use tch::Tensor;
+use tch::{Kind, Tensor};
 use vireid_nn::network::{GROUP_BACKBONE, GROUP_HEADS};
 
 #[derive(Debug, Clone, Copy)]
@@ -30,15 +36,22 @@ impl Default for SgdConfig {
     }
 }
 
-struct Param {
-    tensor: Tensor,
-    group: usize,
-    buffer: Option<Tensor>,
+/// One parameter's place in the flat buffers.
+struct Slot {
+    name: String,
+    shape: Vec<i64>,
+    at: Range<i64>,
 }
 
 pub struct Sgd {
     config: SgdConfig,
-    params: BTreeMap<String, Param>,
+    slots: Vec<Slot>,
+    /// Each group's elements in the flat buffers.
+    groups: [Range<i64>; 2],
+    params: Tensor,
+    grads: Tensor,
+    /// None until the first step (which sets b = d).
+    momentum: Option<Tensor>,
     lr: [f64; 2],
 }
 
@@ -52,27 +65,66 @@ pub fn group_of(name: &str) -> usize {
 }
 
 impl Sgd {
-    /// Every trainable variable of `vs`, by name.
+    /// Every trainable variable of `vs`, by name, moved into the flat buffer (their values
+    /// unchanged; the variables stay the VarStore's, now views). All must share one element
+    /// type and device.
     pub fn new(vs: &VarStore, config: SgdConfig) -> Sgd {
-        let params = vs
+        let mut named: Vec<(String, Tensor)> = vs
             .variables()
             .into_iter()
             .filter(|(_, t)| t.requires_grad())
-            .map(|(name, tensor)| {
-                let group = group_of(&name);
-                (
-                    name,
-                    Param {
-                        tensor,
-                        group,
-                        buffer: None,
-                    },
-                )
-            })
             .collect();
+        named.sort_by(|a, b| (group_of(&a.0), &a.0).cmp(&(group_of(&b.0), &b.0)));
+        let kind = named.first().map_or(Kind::Float, |(_, t)| t.kind());
+        let device = vs.device();
+        let mut slots = Vec::with_capacity(named.len());
+        let mut groups = [0..0, 0..0];
+        let mut offset = 0;
+        for (name, t) in &named {
+            let n = t.numel() as i64;
+            let group = group_of(name);
+            if groups[group].is_empty() {
+                groups[group] = offset..offset;
+            }
+            groups[group].end = offset + n;
+            slots.push(Slot {
+                name: name.clone(),
+                shape: t.size(),
+                at: offset..offset + n,
+            });
+            offset += n;
+        }
+        let params = Tensor::zeros([offset], (kind, device));
+        let grads = Tensor::zeros([offset], (kind, device));
+        // Every parameter needs a gradient tensor before it can be made a view: one backward
+        // pass of a zero-weighted sum creates them all (then they are overwritten).
+        if !named.is_empty() {
+            let sum = named
+                .iter()
+                .map(|(_, t)| t.sum(kind))
+                .reduce(|a, b| a + b)
+                .expect("at least one parameter");
+            (sum * 0.0).backward();
+        }
+        tch::no_grad(|| {
+            for ((_, t), slot) in named.iter().zip(&slots) {
+                let view = |flat: &Tensor| {
+                    flat.narrow(0, slot.at.start, slot.at.end - slot.at.start)
+                        .view(slot.shape.as_slice())
+                };
+                let mut p = view(&params);
+                p.copy_(t);
+                t.shallow_clone().set_data(&p);
+                t.grad().set_data(&view(&grads));
+            }
+        });
         Sgd {
             config,
+            slots,
+            groups,
             params,
+            grads,
+            momentum: None,
             lr: [0.0; 2],
         }
     }
@@ -89,13 +141,7 @@ impl Sgd {
     }
 
     pub fn zero_grad(&mut self) {
-        for p in self.params.values_mut() {
-            let mut g = p.tensor.grad();
-            if g.defined() {
-                let _ = g.detach_();
-                let _ = g.zero_();
-            }
-        }
+        let _ = self.grads.zero_();
     }
 
     pub fn step(&mut self) {
@@ -105,34 +151,34 @@ impl Sgd {
             nesterov,
         } = self.config;
         tch::no_grad(|| {
-            for p in self.params.values_mut() {
-                let g = p.tensor.grad();
-                if !g.defined() {
+            let mut d = if weight_decay != 0.0 {
+                &self.grads + &self.params * weight_decay
+            } else {
+                self.grads.copy()
+            };
+            if momentum != 0.0 {
+                let buffer = match self.momentum.take() {
+                    None => d.copy(),
+                    Some(mut b) => {
+                        let _ = b.g_mul_scalar_(momentum);
+                        b += &d;
+                        b
+                    }
+                };
+                if nesterov {
+                    d += &buffer * momentum;
+                } else {
+                    d = buffer.copy();
+                }
+                self.momentum = Some(buffer);
+            }
+            for (group, range) in self.groups.iter().enumerate() {
+                if range.is_empty() {
                     continue;
                 }
-                let mut d = if weight_decay != 0.0 {
-                    g + &p.tensor * weight_decay
-                } else {
-                    g.copy()
-                };
-                if momentum != 0.0 {
-                    let buffer = match p.buffer.take() {
-                        None => d.copy(),
-                        Some(mut b) => {
-                            let _ = b.g_mul_scalar_(momentum);
-                            b += &d;
-                            b
-                        }
-                    };
-                    if nesterov {
-                        d += &buffer * momentum;
-                    } else {
-                        d = buffer.copy();
-                    }
-                    p.buffer = Some(buffer);
-                }
-                let lr = self.lr[p.group];
-                p.tensor -= d * lr;
+                let n = range.end - range.start;
+                let mut p = self.params.narrow(0, range.start, n);
+                p -= d.narrow(0, range.start, n) * self.lr[group];
             }
         });
     }
@@ -141,78 +187,83 @@ impl Sgd {
     /// them are finite afterwards: one device-to-host read for the whole network.
     pub fn scale_grads(&mut self, factor: f64) -> bool {
         tch::no_grad(|| {
-            let mut bad: Option<Tensor> = None;
-            for p in self.params.values_mut() {
-                let mut g = p.tensor.grad();
-                if !g.defined() {
-                    continue;
-                }
-                let _ = g.g_mul_scalar_(factor);
-                let n = g.isfinite().logical_not().sum(tch::Kind::Int64);
-                bad = Some(match bad {
-                    None => n,
-                    Some(b) => b + n,
-                });
-            }
-            bad.is_none_or(|b| b.int64_value(&[]) == 0)
+            let _ = self.grads.g_mul_scalar_(factor);
+            self.grads.isfinite().all().int64_value(&[]) != 0
         })
     }
 
-    /// The gradients of the parameters that have one, in name order.
+    /// The gradients as the one flat buffer they live in (every parameter's, in the order of
+    /// the flat parameters).
     pub fn gradients(&self) -> Vec<Tensor> {
-        self.params
-            .values()
-            .map(|p| p.tensor.grad())
-            .filter(|g| g.defined())
-            .collect()
+        vec![self.grads.shallow_clone()]
     }
 
-    /// Zero momentum buffers for `names` (each a parameter), so that another process's
-    /// buffers can be copied in.
+    fn view(&self, flat: &Tensor, slot: &Slot) -> Tensor {
+        flat.narrow(0, slot.at.start, slot.at.end - slot.at.start)
+            .view(slot.shape.as_slice())
+    }
+
+    /// Momentum buffers (zero) for `names`, so that another process's buffers can be copied
+    /// in through [`Sgd::state`]'s views.
     pub fn zero_momentum(&mut self, names: &[String]) -> Result<()> {
-        let state = names
+        if let Some(unknown) = names
             .iter()
-            .filter_map(|n| {
-                self.params
-                    .get(n)
-                    .map(|p| (n.clone(), p.tensor.zeros_like()))
-            })
-            .collect();
-        if let Some(unknown) = names.iter().find(|n| !self.params.contains_key(*n)) {
+            .find(|n| !self.slots.iter().any(|s| &s.name == *n))
+        {
             return Err(crate::EngineError::OptimizerState(vec![format!(
                 "optimizer state for unknown parameter {unknown}"
             )]));
         }
-        self.load_state(state)
+        if !names.is_empty() && self.momentum.is_none() {
+            self.momentum = Some(self.params.zeros_like());
+        }
+        Ok(())
     }
 
     /// The momentum buffers by parameter name, for a checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        self.params
-            .iter()
-            .filter_map(|(k, p)| p.buffer.as_ref().map(|b| (k.clone(), b.shallow_clone())))
-            .collect()
+        match &self.momentum {
+            None => Vec::new(),
+            Some(b) => self
+                .slots
+                .iter()
+                .map(|s| (s.name.clone(), self.view(b, s)))
+                .collect(),
+        }
     }
 
     /// Restores momentum buffers saved by [`Sgd::state`]; every name must be a parameter of
-    /// the same shape.
+    /// the same shape. (A parameter the state leaves out gets a zero buffer, which gives its
+    /// next step the same update as a first one.)
     pub fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
         let mut problems = Vec::new();
+        let mut found = Vec::new();
         for (name, t) in state {
-            match self.params.get_mut(&name) {
+            match self.slots.iter().position(|s| s.name == name) {
                 None => problems.push(format!("optimizer state for unknown parameter {name}")),
-                Some(p) if p.tensor.size() != t.size() => problems.push(format!(
+                Some(i) if self.slots[i].shape != t.size() => problems.push(format!(
                     "optimizer state {name}: expected shape {:?}, found {:?}",
-                    p.tensor.size(),
+                    self.slots[i].shape,
                     t.size()
                 )),
-                Some(p) => p.buffer = Some(t.to_device(p.tensor.device())),
+                Some(i) => found.push((i, t)),
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(crate::EngineError::OptimizerState(problems))
+        if !problems.is_empty() {
+            return Err(crate::EngineError::OptimizerState(problems));
         }
+        if found.is_empty() {
+            return Ok(());
+        }
+        let buffer = self.params.zeros_like();
+        tch::no_grad(|| -> Result<()> {
+            for (i, t) in &found {
+                let mut view = self.view(&buffer, &self.slots[*i]);
+                view.f_copy_(&t.to_kind(buffer.kind()).to_device(buffer.device()))?;
+            }
+            Ok(())
+        })?;
+        self.momentum = Some(buffer);
+        Ok(())
     }
 }
