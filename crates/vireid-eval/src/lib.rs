@@ -2,6 +2,7 @@
 //! CMC / mAP / mINP equal to the reference's, multi-trial scoring with the four reference
 //! scores, and k-reciprocal re-ranking.
 
+pub mod ann;
 pub mod embeddings;
 pub mod error;
 pub mod metrics;

@@ -35,6 +35,29 @@ pub fn top_k(
     alpha: f32,
     k: usize,
 ) -> Result<Vec<Vec<Hit>>> {
+    check(queries, gallery, alpha)?;
+    let k = k.min(gallery.pool.nrows());
+    let mut out = Vec::with_capacity(queries.pool.nrows());
+    for start in (0..queries.pool.nrows()).step_by(QUERY_BLOCK) {
+        let end = (start + QUERY_BLOCK).min(queries.pool.nrows());
+        let mut scores = dot_t(&queries.pool.slice(s![start..end, ..]), &gallery.pool);
+        scores *= 1.0 - alpha;
+        scores.scaled_add(
+            alpha,
+            &dot_t(&queries.bn.slice(s![start..end, ..]), &gallery.bn),
+        );
+        let block: Vec<Vec<Hit>> = scores
+            .outer_iter()
+            .into_par_iter()
+            .map(|row| best(row.as_slice().expect("a row of a standard matrix"), k))
+            .collect();
+        out.extend(block);
+    }
+    Ok(out)
+}
+
+/// The weight in [0, 1], each side's pool and bn of one shape, both sides of one width.
+pub(crate) fn check(queries: FeaturePair<'_>, gallery: FeaturePair<'_>, alpha: f32) -> Result<()> {
     if !(0.0..=1.0).contains(&alpha) {
         return Err(EvalError::Invalid(format!(
             "the fused weight must be in [0, 1], got {alpha}"
@@ -57,34 +80,20 @@ pub fn top_k(
             gallery.pool.ncols()
         )));
     }
-    let k = k.min(gallery.pool.nrows());
-    let mut out = Vec::with_capacity(queries.pool.nrows());
-    for start in (0..queries.pool.nrows()).step_by(QUERY_BLOCK) {
-        let end = (start + QUERY_BLOCK).min(queries.pool.nrows());
-        let mut scores = dot_t(&queries.pool.slice(s![start..end, ..]), &gallery.pool);
-        scores *= 1.0 - alpha;
-        scores.scaled_add(
-            alpha,
-            &dot_t(&queries.bn.slice(s![start..end, ..]), &gallery.bn),
-        );
-        let block: Vec<Vec<Hit>> = scores
-            .outer_iter()
-            .into_par_iter()
-            .map(|row| best(row.as_slice().expect("a row of a standard matrix"), k))
-            .collect();
-        out.extend(block);
-    }
-    Ok(out)
+    Ok(())
+}
+
+/// Best first: higher score, then lower index among equals; NaN last.
+pub(crate) fn hit_order(a: &Hit, b: &Hit) -> std::cmp::Ordering {
+    b.score
+        .partial_cmp(&a.score)
+        .unwrap_or_else(|| a.score.is_nan().cmp(&b.score.is_nan()))
+        .then(a.index.cmp(&b.index))
 }
 
 /// The `k` best of `scores` (highest first, lower index first among equals); NaN last.
 fn best(scores: &[f32], k: usize) -> Vec<Hit> {
-    let order = |a: &Hit, b: &Hit| {
-        b.score
-            .partial_cmp(&a.score)
-            .unwrap_or_else(|| a.score.is_nan().cmp(&b.score.is_nan()))
-            .then(a.index.cmp(&b.index))
-    };
+    let order = hit_order;
     let mut hits: Vec<Hit> = scores
         .iter()
         .enumerate()

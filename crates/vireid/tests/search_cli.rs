@@ -224,3 +224,77 @@ fn an_explicit_weight_a_missing_image_and_bad_files() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("--alpha"), "{err}");
 }
+
+/// `n` rows of `dim` pseudo-random values (a multiplicative congruential sequence) in -1..1.
+fn rows(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut x = seed
+        .wrapping_mul(2862933555777941757)
+        .wrapping_add(3037000493);
+    (0..n)
+        .map(|_| {
+            (0..dim)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `--index hnsw` on a gallery small enough for its graph search to see every image: the
+/// exact ranking and scores; the index is kept beside the file, reused, and rebuilt when the
+/// file changes.
+#[test]
+fn the_hnsw_index_ranks_as_the_exact_search_and_is_kept_beside_the_gallery() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gpaths: Vec<PathBuf> = (0..150).map(|i| d.join(format!("g/{i}.png"))).collect();
+    let qpaths: Vec<PathBuf> = (0..5).map(|i| d.join(format!("q/{i}.png"))).collect();
+    let (gallery, queries) = (d.join("g.safetensors"), d.join("q.safetensors"));
+    write(&gallery, &gpaths, &rows(150, 12, 1), "visible");
+    write(&queries, &qpaths, &rows(5, 12, 2), "thermal");
+    let search = |index: &str| {
+        let out = vireid(&[
+            "search",
+            "--gallery",
+            s(&gallery),
+            "--queries",
+            s(&queries),
+            "--top",
+            "8",
+            "--index",
+            index,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (exact, _) = search("exact");
+    let (approx, note) = search("hnsw");
+    assert_eq!(approx, exact);
+    assert!(note.contains("indexed 150 gallery images"), "{note}");
+    let folder = d.join("g.hnsw");
+    assert!(folder.join("index.json").is_file());
+    let (again, quiet) = search("hnsw");
+    assert_eq!(again, exact);
+    assert!(
+        !quiet.contains("indexed"),
+        "the saved index is reused: {quiet}"
+    );
+    // Another gallery under the same name: the old index is not used for it.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(&gallery, &gpaths, &rows(150, 12, 3), "visible");
+    let (exact, _) = search("exact");
+    let (approx, note) = search("hnsw");
+    assert!(note.contains("rebuilding"), "{note}");
+    assert_eq!(approx, exact);
+}

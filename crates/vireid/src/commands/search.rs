@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use vireid_data::{Dataset, Direction};
+use vireid_eval::ann::{GalleryIndex, IndexConfig};
 use vireid_eval::embeddings::{read, Embeddings};
 use vireid_eval::search::top_k;
 use vireid_eval::search_page::{page, ranked, Ranked};
@@ -58,6 +59,16 @@ pub struct Args {
     /// the same person marked when known. Self-contained (images inlined).
     #[arg(long)]
     html: Option<PathBuf>,
+    /// exact (the default): every gallery image scored for every query. hnsw: an approximate
+    /// HNSW index proposes candidates (ranked by their exact scores), for galleries too large
+    /// to scan (see README, "Search at scale"); built once and kept beside an embeddings file
+    /// as GALLERY.hnsw/ (rebuilt when the file changes), in memory for raw images.
+    #[arg(long, default_value = "exact", value_parser = ["exact", "hnsw"])]
+    index: String,
+    /// With --index hnsw: candidates examined per query (more: closer to the exact search,
+    /// slower).
+    #[arg(long, default_value_t = 200, value_parser = super::at_least_one)]
+    ef: usize,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     json: bool,
@@ -229,6 +240,57 @@ fn load(a: &Args) -> Result<(Embeddings, Embeddings)> {
     }
 }
 
+/// The gallery's HNSW index: the one saved beside its embeddings file when it still
+/// describes that file, else built (and saved there); raw images: built, kept in memory.
+fn gallery_index(a: &Args, gallery: &Embeddings) -> Result<GalleryIndex> {
+    let saved = is_embedding(&a.gallery).then(|| a.gallery[0].with_extension("hnsw"));
+    let source = match &saved {
+        Some(_) => fingerprint(&a.gallery[0])?,
+        None => "raw images".to_string(),
+    };
+    if let Some(dir) = &saved {
+        match GalleryIndex::read_meta(dir) {
+            Some(meta) if meta.source == source && meta.config == IndexConfig::default() => {
+                return GalleryIndex::load(dir)
+                    .with_context(|| format!("reading the index {}", dir.display()));
+            }
+            Some(_) if !a.json => eprintln!(
+                "note: {} describes another version of {}: rebuilding it",
+                dir.display(),
+                a.gallery[0].display()
+            ),
+            _ => {}
+        }
+    }
+    let rows = gallery.pool.nrows();
+    let bar = crate::progress::bar(rows as u64, "index", a.json);
+    let index = GalleryIndex::build(gallery.features(), IndexConfig::default(), source, &|n| {
+        bar.inc(n as u64)
+    })?;
+    bar.finish_and_clear();
+    if let Some(dir) = &saved {
+        index
+            .save(dir)
+            .with_context(|| format!("saving the index beside {}", a.gallery[0].display()))?;
+        if !a.json {
+            eprintln!("note: indexed {rows} gallery images into {}", dir.display());
+        }
+    }
+    Ok(index)
+}
+
+/// What identifies a version of a file: its name, size and modification time.
+fn fingerprint(path: &Path) -> Result<String> {
+    let m = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let modified = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    Ok(format!("{name}, {} bytes, modified {modified} ns", m.len()))
+}
+
 fn direction(queries: &Embeddings, gallery: &Embeddings) -> Option<Direction> {
     match (queries.field("modality")?, gallery.field("modality")?) {
         ("visible", "thermal") => Some(Direction::VisibleToInfrared),
@@ -257,7 +319,14 @@ pub fn run(a: Args) -> Result<()> {
             ),
         },
     };
-    let hits = top_k(queries.features(), gallery.features(), alpha, a.top).with_context(|| {
+    let hits = match a.index.as_str() {
+        "hnsw" => {
+            let index = gallery_index(&a, &gallery)?;
+            index.top_k(queries.features(), gallery.features(), alpha, a.top, a.ef)
+        }
+        _ => top_k(queries.features(), gallery.features(), alpha, a.top),
+    }
+    .with_context(|| {
         format!(
             "{} against {}",
             a.queries[0].display(),
