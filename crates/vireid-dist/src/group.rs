@@ -195,6 +195,12 @@ impl ProcessGroup {
     }
 }
 
+/// Whether a process with this group (none: a process alone) is the one that writes and
+/// talks: rank 0.
+pub fn leads(group: Option<&ProcessGroup>) -> bool {
+    group.is_none_or(|g| g.rank == 0)
+}
+
 impl std::fmt::Debug for ProcessGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessGroup")

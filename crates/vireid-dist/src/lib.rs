@@ -11,5 +11,5 @@ pub mod group;
 pub mod launch;
 
 pub use error::{DistError, Result};
-pub use group::{Backend, ProcessGroup, ReduceOp};
+pub use group::{leads, Backend, ProcessGroup, ReduceOp};
 pub use launch::{free_port, spawn_local, Launch};

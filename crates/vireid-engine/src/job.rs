@@ -50,7 +50,7 @@ pub fn run(
         group,
     } = job;
     config.validate()?;
-    let leads = group.is_none_or(|g| g.rank() == 0);
+    let leads = vireid_dist::leads(group);
     let dataset = config.dataset;
     if let Pretrained::File(p) = &config.pretrained {
         if !p.is_file() {

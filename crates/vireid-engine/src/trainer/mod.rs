@@ -73,6 +73,13 @@ pub struct RunOptions<'a> {
     pub group: Option<&'a ProcessGroup>,
 }
 
+impl RunOptions<'_> {
+    /// Whether this process owns the run folder: alone, or rank 0 of its group.
+    pub fn leads(&self) -> bool {
+        vireid_dist::leads(self.group)
+    }
+}
+
 /// Trains into `dir` (created if needed). A folder with a state.json is resumed when
 /// `resume`, and refused otherwise; its config must equal `config`.
 pub fn train(
@@ -84,8 +91,7 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<(Outcome, RunState)> {
     config.validate()?;
-    let leads = run.group.is_none_or(|g| g.rank() == 0);
-    let created = leads && !run.dir.exists();
+    let created = run.leads() && !run.dir.exists();
     let result = train_in(config, data, run, evaluate, stop, observer);
     // A run that failed before its first commit leaves no folder behind, so that the same
     // command, corrected, starts afresh instead of finding "a run" of one config file.
@@ -124,7 +130,7 @@ fn train_in(
             nesterov: true,
         },
     );
-    let leads = run.group.is_none_or(|g| g.rank() == 0);
+    let leads = run.leads();
     let across = run.group.map(|g| DataParallel::new(g, &vs));
     let (rank, world) = across
         .as_ref()

@@ -261,7 +261,7 @@ fn train_on(
         device,
         group,
     } = place;
-    if group.is_none_or(|g| g.rank() == 0) {
+    if vireid_dist::leads(group) {
         vireid::commands::ensure_writable(out, "--out")?;
     }
     let mut bars = Bars::new(quiet, config.epochs);
