@@ -201,3 +201,62 @@ fn a_killed_rank_fails_the_job_which_then_resumes() {
     assert_eq!(done["next_epoch"], 4);
     assert_eq!(done["history"].as_array().unwrap().len(), 4);
 }
+
+/// Ctrl-C in the terminal of a `--nproc 2` job (SIGINT to its process group) inside an epoch:
+/// both ranks stop at the same step, rank 0 saves, the printed command (with `--nproc 2`)
+/// resumes, and the run ends with the bytes of a run never stopped.
+#[test]
+fn ctrl_c_stops_all_ranks_and_the_printed_command_resumes_to_the_same_bytes() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d);
+    ok(&train(d, "straight", &["--nproc", "2", "--epochs", "3"]));
+    let child = train_command(&d.join("sysu"), &d.join("c.toml"), &d.join("stopped"))
+        .args(["--threads", "1", "--nproc", "2", "--epochs", "3"])
+        .current_dir(d)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = d.join("stopped/state.json");
+    let start = Instant::now();
+    while !state.exists() {
+        assert!(start.elapsed() < Duration::from_secs(120), "no epoch saved");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: a signal to the job's own process group.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+    let out = ok(&child.wait_with_output().unwrap()).clone();
+    let said = String::from_utf8_lossy(&out.stdout);
+    let command = said
+        .split("continue with: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no resume command in {said:?}"))
+        .trim()
+        .to_string();
+    assert!(
+        command.contains("--nproc 2") && command.ends_with("--resume"),
+        "{command}"
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(
+        saved["next_epoch"].as_u64().unwrap() < 3,
+        "stopped too late to test"
+    );
+    // The printed command, run as a user would (its `vireid` from this build).
+    let exe = Path::new(env!("CARGO_BIN_EXE_vireid"));
+    let resumed = Command::new("sh")
+        .arg("-c")
+        .arg(command.replacen("vireid", &format!("'{}'", exe.display()), 1))
+        .current_dir(std::env::current_dir().unwrap())
+        .output()
+        .unwrap();
+    ok(&resumed);
+    let (a, b) = (weights(&d.join("straight")), weights(&d.join("stopped")));
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{name} differs after the resume");
+    }
+}

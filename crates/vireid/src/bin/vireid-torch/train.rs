@@ -141,7 +141,7 @@ pub fn run(a: Args) -> Result<()> {
             };
             println!(
                 "stopped {at} (saved); continue with: {}",
-                resume_command(&a)
+                job_resume_command(a, launch.as_ref())
             )
         }
         Outcome::Finished => {
@@ -196,6 +196,27 @@ fn resolve(a: &Args) -> Result<TrainConfig> {
         config.deterministic = true;
     }
     Ok(config)
+}
+
+/// The command that continues the run: a one-machine job of W processes resumes with
+/// `--nproc W` (however it was started); a job across machines is relaunched as it was.
+fn job_resume_command(mut a: Args, launch: Option<&Launch>) -> String {
+    let Some(l) = launch else {
+        return resume_command(&a);
+    };
+    let local: Option<usize> = std::env::var("LOCAL_WORLD_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    if local.is_none_or(|n| n == l.world_size) {
+        a.nproc = Some(l.world_size);
+        resume_command(&a)
+    } else {
+        format!(
+            "the same launch of {} processes (torchrun, srun) running {}",
+            l.world_size,
+            resume_command(&a)
+        )
+    }
 }
 
 /// A rank's device: its GPU (cuda:LOCAL_RANK) where `--device` is auto or cuda and CUDA is
