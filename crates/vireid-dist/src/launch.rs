@@ -12,9 +12,34 @@ pub struct Launch {
     pub world_size: usize,
     /// The rank among the processes of this machine: which GPU it drives.
     pub local_rank: usize,
+    /// How many of the job's processes run on this machine, when the launcher says
+    /// (LOCAL_WORLD_SIZE, SLURM_NTASKS_PER_NODE).
+    pub local_world_size: Option<usize>,
     pub master_addr: String,
     pub master_port: u16,
 }
+
+/// The variable names one kind of launcher uses.
+struct Names {
+    rank: &'static str,
+    world: &'static str,
+    local_rank: &'static str,
+    local_world: &'static str,
+}
+
+const TORCHRUN: Names = Names {
+    rank: "RANK",
+    world: "WORLD_SIZE",
+    local_rank: "LOCAL_RANK",
+    local_world: "LOCAL_WORLD_SIZE",
+};
+
+const SLURM: Names = Names {
+    rank: "SLURM_PROCID",
+    world: "SLURM_NTASKS",
+    local_rank: "SLURM_LOCALID",
+    local_world: "SLURM_NTASKS_PER_NODE",
+};
 
 impl Launch {
     /// The launch the environment describes; `None` for a single process (no WORLD_SIZE, or
@@ -26,11 +51,6 @@ impl Launch {
 
     /// As [`Launch::from_env`], reading variables through `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<Launch>> {
-        if get("WORLD_SIZE").is_none() {
-            if let Some(launch) = Self::from_slurm(&get)? {
-                return Ok(Some(launch));
-            }
-        }
         let Some(world) = get("WORLD_SIZE") else {
             if get("RANK").is_some() {
                 return Err(DistError::PartialEnv {
@@ -38,7 +58,7 @@ impl Launch {
                     missing: "WORLD_SIZE",
                 });
             }
-            return Ok(None);
+            return Self::from_slurm(&get);
         };
         let world_size: usize = number("WORLD_SIZE", &world, "a positive whole number")?;
         if world_size == 0 {
@@ -57,35 +77,8 @@ impl Launch {
                 missing: name,
             })
         };
-        let rank: usize = number("RANK", &need("RANK")?, "a whole number")?;
-        if rank >= world_size {
-            return Err(DistError::RankRange {
-                rank,
-                world: world_size,
-            });
-        }
-        let master_addr = need("MASTER_ADDR")?;
-        let port = need("MASTER_PORT")?;
-        let master_port: u16 = number("MASTER_PORT", &port, "a port number (1-65535)")?;
-        if master_port == 0 {
-            return Err(DistError::Env {
-                var: "MASTER_PORT",
-                value: port,
-                expected: "a port number (1-65535)",
-            });
-        }
-        // torchrun always sets LOCAL_RANK; a hand-made launch of one process per machine may not.
-        let local_rank = match get("LOCAL_RANK") {
-            Some(v) => number("LOCAL_RANK", &v, "a whole number")?,
-            None => 0,
-        };
-        Ok(Some(Launch {
-            rank,
-            world_size,
-            local_rank,
-            master_addr,
-            master_port,
-        }))
+        let (rank, addr, port) = (need("RANK")?, need("MASTER_ADDR")?, need("MASTER_PORT")?);
+        Self::assemble(&TORCHRUN, &get, world_size, &rank, addr, &port).map(Some)
     }
 
     /// A task of `srun` (SLURM_PROCID of SLURM_NTASKS, SLURM_LOCALID on its machine) whose
@@ -93,37 +86,60 @@ impl Launch {
     /// it is not taken for a distributed launch (an allocation's shell has SLURM variables
     /// too).
     fn from_slurm(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Launch>> {
-        let (Some(tasks), Some(id), Some(master_addr), Some(port)) = (
-            get("SLURM_NTASKS"),
-            get("SLURM_PROCID"),
+        let (Some(tasks), Some(id), Some(addr), Some(port)) = (
+            get(SLURM.world),
+            get(SLURM.rank),
             get("MASTER_ADDR"),
             get("MASTER_PORT"),
         ) else {
             return Ok(None);
         };
-        let world_size: usize = number("SLURM_NTASKS", &tasks, "a positive whole number")?;
+        let world_size: usize = number(SLURM.world, &tasks, "a positive whole number")?;
         if world_size < 2 {
             return Ok(None);
         }
-        let rank: usize = number("SLURM_PROCID", &id, "a whole number")?;
+        Self::assemble(&SLURM, get, world_size, &id, addr, &port).map(Some)
+    }
+
+    /// The rest of a launch of `world_size` once the launcher's rank and master are known:
+    /// the rank checked against the size, the port, and the optional local rank and size.
+    fn assemble(
+        names: &Names,
+        get: &impl Fn(&str) -> Option<String>,
+        world_size: usize,
+        rank: &str,
+        master_addr: String,
+        port: &str,
+    ) -> Result<Launch> {
+        let rank: usize = number(names.rank, rank, "a whole number")?;
         if rank >= world_size {
             return Err(DistError::RankRange {
                 rank,
                 world: world_size,
             });
         }
-        let local_rank = match get("SLURM_LOCALID") {
-            Some(v) => number("SLURM_LOCALID", &v, "a whole number")?,
-            None => 0,
+        let master_port: u16 = number("MASTER_PORT", port, "a port number (1-65535)")?;
+        if master_port == 0 {
+            return Err(DistError::Env {
+                var: "MASTER_PORT",
+                value: port.to_string(),
+                expected: "a port number (1-65535)",
+            });
+        }
+        let optional = |name: &'static str| -> Result<Option<usize>> {
+            get(name)
+                .map(|v| number(name, &v, "a whole number"))
+                .transpose()
         };
-        let master_port: u16 = number("MASTER_PORT", &port, "a port number (1-65535)")?;
-        Ok(Some(Launch {
+        Ok(Launch {
             rank,
             world_size,
-            local_rank,
+            // torchrun always sets it; a hand-made launch of one process per machine may not.
+            local_rank: optional(names.local_rank)?.unwrap_or(0),
+            local_world_size: optional(names.local_world)?,
             master_addr,
             master_port,
-        }))
+        })
     }
 
     /// The variables a child process of a one-machine job of `world_size` gets.
@@ -209,6 +225,7 @@ mod tests {
                 rank: 3,
                 world_size: 8,
                 local_rank: 1,
+                local_world_size: None,
                 master_addr: "node0".into(),
                 master_port: 29500
             }
@@ -253,6 +270,13 @@ mod tests {
         full.extend([("MASTER_ADDR", "node0"), ("MASTER_PORT", "29500")]);
         let got = launch(&full).unwrap().unwrap();
         assert_eq!((got.rank, got.world_size, got.local_rank), (9, 16, 1));
+        let mut port0 = full.clone();
+        port0.retain(|(k, _)| *k != "MASTER_PORT");
+        port0.push(("MASTER_PORT", "0"));
+        assert!(launch(&port0)
+            .unwrap_err()
+            .to_string()
+            .contains("MASTER_PORT"));
         // torchrun's variables win over SLURM's.
         full.extend([("WORLD_SIZE", "2"), ("RANK", "1")]);
         assert_eq!(launch(&full).unwrap().unwrap().world_size, 2);

@@ -3,7 +3,7 @@
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 use vireid_dist::grads::{average, identical, share};
 use vireid_dist::{spawn_local, Backend, Launch, ProcessGroup, ReduceOp};
 
@@ -89,7 +89,6 @@ fn gradients_average_and_parameters_share_across_kinds() {
     assert_eq!(Vec::<f32>::try_from(&params[0]).unwrap(), vec![1.0; 3]);
     assert_eq!(params[1].int64_value(&[0]), 11);
     assert!(identical(&group, &params).unwrap());
-    let _ = Kind::Float;
 }
 
 /// A rank that dies makes the others' next collective fail with a clear error, soon, instead

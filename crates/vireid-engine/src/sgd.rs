@@ -43,6 +43,14 @@ struct Slot {
     at: Range<i64>,
 }
 
+impl Slot {
+    /// The parameter's elements of a flat buffer, in its shape.
+    fn view(&self, flat: &Tensor) -> Tensor {
+        flat.narrow(0, self.at.start, self.at.end - self.at.start)
+            .view(self.shape.as_slice())
+    }
+}
+
 pub struct Sgd {
     config: SgdConfig,
     slots: Vec<Slot>,
@@ -108,14 +116,10 @@ impl Sgd {
         }
         tch::no_grad(|| {
             for ((_, t), slot) in named.iter().zip(&slots) {
-                let view = |flat: &Tensor| {
-                    flat.narrow(0, slot.at.start, slot.at.end - slot.at.start)
-                        .view(slot.shape.as_slice())
-                };
-                let mut p = view(&params);
+                let mut p = slot.view(&params);
                 p.copy_(t);
                 t.shallow_clone().set_data(&p);
-                t.grad().set_data(&view(&grads));
+                t.grad().set_data(&slot.view(&grads));
             }
         });
         Sgd {
@@ -198,11 +202,6 @@ impl Sgd {
         vec![self.grads.shallow_clone()]
     }
 
-    fn view(&self, flat: &Tensor, slot: &Slot) -> Tensor {
-        flat.narrow(0, slot.at.start, slot.at.end - slot.at.start)
-            .view(slot.shape.as_slice())
-    }
-
     /// Momentum buffers (zero) for `names`, so that another process's buffers can be copied
     /// in through [`Sgd::state`]'s views.
     pub fn zero_momentum(&mut self, names: &[String]) -> Result<()> {
@@ -227,7 +226,7 @@ impl Sgd {
             Some(b) => self
                 .slots
                 .iter()
-                .map(|s| (s.name.clone(), self.view(b, s)))
+                .map(|s| (s.name.clone(), s.view(b)))
                 .collect(),
         }
     }
@@ -258,7 +257,7 @@ impl Sgd {
         let buffer = self.params.zeros_like();
         tch::no_grad(|| -> Result<()> {
             for (i, t) in &found {
-                let mut view = self.view(&buffer, &self.slots[*i]);
+                let mut view = self.slots[*i].view(&buffer);
                 view.f_copy_(&t.to_kind(buffer.kind()).to_device(buffer.device()))?;
             }
             Ok(())

@@ -10,6 +10,10 @@
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
+
+#[path = "common/peak.rs"]
+mod peak;
+use peak::peak_mb;
 use vireid_eval::ann::{GalleryIndex, IndexConfig};
 use vireid_eval::search::{top_k, FeaturePair};
 
@@ -30,17 +34,6 @@ fn near(centres: &Array2<f32>, rows: usize, per: usize, shift: f32, seed: u64) -
         row.mapv_inplace(|x| x / n);
     }
     m
-}
-
-fn peak_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn main() {

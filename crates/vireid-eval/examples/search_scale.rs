@@ -7,23 +7,15 @@
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
+
+#[path = "common/peak.rs"]
+mod peak;
+use peak::peak_mb;
 use vireid_eval::search::{top_k, FeaturePair};
 
 fn random(rows: usize, dim: usize, seed: u64) -> Array2<f32> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     Array2::from_shape_simple_fn((rows, dim), || rng.random::<f32>() - 0.5)
-}
-
-/// VmHWM of /proc/self/status, in MB (0 where there is no /proc).
-fn peak_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn main() {

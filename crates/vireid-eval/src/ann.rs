@@ -139,6 +139,7 @@ impl GalleryIndex {
         source: String,
         progress: &dyn Fn(usize),
     ) -> Result<GalleryIndex> {
+        // The gallery's pool and bn of one shape (the same checks a search makes).
         check(gallery, gallery, 0.5)?;
         if config.connections < 2 || config.ef_construction < 1 {
             return Err(EvalError::Invalid(format!(

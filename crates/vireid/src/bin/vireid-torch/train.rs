@@ -204,10 +204,7 @@ fn job_resume_command(mut a: Args, launch: Option<&Launch>) -> String {
     let Some(l) = launch else {
         return resume_command(&a);
     };
-    let local: Option<usize> = std::env::var("LOCAL_WORLD_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    if local.is_none_or(|n| n == l.world_size) {
+    if l.local_world_size.is_none_or(|n| n == l.world_size) {
         a.nproc = Some(l.world_size);
         resume_command(&a)
     } else {
@@ -236,21 +233,15 @@ fn rank_device(spec: &str, local_rank: usize) -> Result<tch::Device> {
 }
 
 /// libtorch threads for this process: --threads, or, when several CPU processes share this
-/// machine (LOCAL_WORLD_SIZE, as torchrun and --nproc set it), an equal share of the cores
-/// instead of one thread per core each.
+/// machine (the launch's local world size, as torchrun, srun and --nproc give it), an equal
+/// share of the cores instead of one thread per core each.
 fn threads_per_rank(a: &Args, launch: &Option<Launch>) -> usize {
-    if a.threads != 0 || launch.is_none() {
-        return a.threads;
-    }
-    let local: usize = std::env::var("LOCAL_WORLD_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if local > 1 {
-        (cores / local).max(1)
-    } else {
-        0
+    match launch.as_ref().and_then(|l| l.local_world_size) {
+        Some(local) if a.threads == 0 && local > 1 => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cores / local).max(1)
+        }
+        _ => a.threads,
     }
 }
 
