@@ -2,7 +2,7 @@
 //! stems, shared layer1..layer3 (and layer4 unless the width is the RegDB one), three horizontal
 //! stripes plus the whole map pooled, four BNNecks with frozen bias and four bias-free classifiers.
 
-use crate::resnet::{self, Depth, Layer, Stem};
+use crate::resnet::{self, Depth, Fill, Layer, Stem};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
@@ -113,9 +113,13 @@ struct BnNeck {
     running_var: Tensor,
 }
 
-fn bnneck(p: nn::Path, n: i64) -> BnNeck {
+fn bnneck(p: nn::Path, fill: Fill, n: i64) -> BnNeck {
+    let weight = fill.or(nn::Init::Randn {
+        mean: 1.0,
+        stdev: 0.01,
+    });
     BnNeck {
-        weight: p.randn("weight", &[n], 1.0, 0.01),
+        weight: p.var("weight", &[n], weight),
         bias: p.zeros_no_train("bias", &[n]),
         running_mean: p.zeros_no_train("running_mean", &[n]),
         running_var: p.ones_no_train("running_var", &[n]),
@@ -139,20 +143,31 @@ impl ModuleT for BnNeck {
     }
 }
 
-fn classifier(p: nn::Path, width: i64, classes: i64) -> nn::Linear {
+fn classifier(p: nn::Path, fill: Fill, width: i64, classes: i64) -> nn::Linear {
     let config = nn::LinearConfig {
-        ws_init: nn::Init::Randn {
+        ws_init: fill.or(nn::Init::Randn {
             mean: 0.0,
             stdev: 0.001,
-        },
+        }),
         bs_init: None,
         bias: false,
     };
     nn::linear(p, width, classes, config)
 }
 
-/// Builds the network under `root` (usually `vs.root()`), with the reference's key names.
+/// Builds the network under `root` (usually `vs.root()`), with the reference's key names and
+/// initialisation.
 pub fn part_net(root: &nn::Path, config: NetConfig) -> PartNet {
+    build(root, config, Fill::Reference)
+}
+
+/// [`part_net`] with every tensor zero, for loading a checkpoint into: the random stream is
+/// left untouched, and nothing is drawn that loading would overwrite.
+pub fn part_net_to_load(root: &nn::Path, config: NetConfig) -> PartNet {
+    build(root, config, Fill::Zeros)
+}
+
+fn build(root: &nn::Path, config: NetConfig, fill: Fill) -> PartNet {
     let backbone = root.set_group(GROUP_BACKBONE);
     let heads = root.set_group(GROUP_HEADS);
     let depth = config.depth;
@@ -166,6 +181,7 @@ pub fn part_net(root: &nn::Path, config: NetConfig) -> PartNet {
         let name = format!("layer{}", i + 1);
         layers.push(resnet::layer(
             &base / name.as_str(),
+            fill,
             depth,
             cin,
             64 << i,
@@ -178,18 +194,19 @@ pub fn part_net(root: &nn::Path, config: NetConfig) -> PartNet {
     PartNet {
         config,
         nhwc: false,
-        visible: resnet::stem(&backbone / "visible_module" / "visible"),
-        thermal: resnet::stem(&backbone / "thermal_module" / "thermal"),
+        visible: resnet::stem(&backbone / "visible_module" / "visible", fill),
+        thermal: resnet::stem(&backbone / "thermal_module" / "thermal", fill),
         layers,
         necks: PARTS
             .iter()
-            .map(|p| bnneck(&heads / format!("bottleneck{p}").as_str(), width))
+            .map(|p| bnneck(&heads / format!("bottleneck{p}").as_str(), fill, width))
             .collect(),
         classifiers: PARTS
             .iter()
             .map(|p| {
                 classifier(
                     &heads / format!("classifier{p}").as_str(),
+                    fill,
                     width,
                     config.classes,
                 )
@@ -234,6 +251,22 @@ impl PartNet {
             }
         });
         self.nhwc = true;
+        self
+    }
+
+    /// Folds each BatchNorm of the backbone into the convolution before it, for a network
+    /// that only infers from here on (`embed`): the evaluation forward then makes one pass
+    /// over each activation where it made two, and its features move by float rounding. The
+    /// folded weights are copies: a network that trains on after this would evaluate with
+    /// stale ones, so the trainer never folds. Call after loading and after
+    /// [`PartNet::channels_last`].
+    pub fn fold_batch_norms(mut self) -> Self {
+        let layout = |t: &Tensor| if self.nhwc { nhwc(t) } else { t.contiguous() };
+        self.visible.fold(&layout);
+        self.thermal.fold(&layout);
+        for l in &mut self.layers {
+            l.fold(&layout);
+        }
         self
     }
 

@@ -67,109 +67,176 @@ impl std::fmt::Display for Depth {
     }
 }
 
+/// What a new network's tensors start as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// The reference's initialisation (random convolutions and classifiers).
+    Reference,
+    /// Zeros, for a network whose every tensor a checkpoint is about to overwrite: drawing
+    /// ResNet-50's 25 million random numbers costs a tenth of a second that loading then
+    /// throws away (and would move the random stream for nothing).
+    Zeros,
+}
+
+impl Fill {
+    /// `init`, unless everything is about to be loaded.
+    pub fn or(self, init: nn::Init) -> nn::Init {
+        match self {
+            Fill::Reference => init,
+            Fill::Zeros => nn::Init::Const(0.0),
+        }
+    }
+}
+
 /// The reference's ResNet initialisation: N(0, sqrt(2 / (k * k * out))) for convolutions.
-fn conv(p: nn::Path, cin: i64, cout: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
+fn conv(p: nn::Path, fill: Fill, shape: [i64; 5]) -> nn::Conv2D {
+    let [cin, cout, k, stride, padding] = shape;
     let std = (2.0 / (k * k * cout) as f64).sqrt();
     let config = nn::ConvConfig {
         stride,
         padding,
         bias: false,
-        ws_init: nn::Init::Randn {
+        ws_init: fill.or(nn::Init::Randn {
             mean: 0.0,
             stdev: std,
-        },
+        }),
         ..Default::default()
     };
     nn::conv2d(p, cin, cout, k, config)
 }
+
+/// torch.nn.BatchNorm2d's default epsilon, which every BatchNorm here keeps.
+const BN_EPS: f64 = 1e-5;
 
 /// BatchNorm2d with weight 1 and bias 0, as the reference initialises it.
 pub fn batch_norm2d(p: nn::Path, n: i64) -> nn::BatchNorm {
     let config = nn::BatchNormConfig {
         ws_init: nn::Init::Const(1.0),
         bs_init: nn::Init::Const(0.0),
+        eps: BN_EPS,
         ..Default::default()
     };
     nn::batch_norm2d(p, n, config)
 }
 
+/// A bias-free convolution and the BatchNorm after it: how every ResNet unit pairs them.
+#[derive(Debug)]
+struct ConvBn {
+    conv: nn::Conv2D,
+    bn: nn::BatchNorm,
+    stride: i64,
+    padding: i64,
+    /// The pair as one convolution with a bias, once [`ConvBn::fold`] has run.
+    folded: Option<(Tensor, Tensor)>,
+}
+
+/// `conv` then `bn`, under their own paths (`conv1` / `bn1`, or `downsample.0` / `.1`);
+/// `shape` is [in, out, kernel, stride, padding].
+fn conv_bn(conv_path: nn::Path, bn_path: nn::Path, fill: Fill, shape: [i64; 5]) -> ConvBn {
+    let [_, cout, _, stride, padding] = shape;
+    ConvBn {
+        conv: conv(conv_path, fill, shape),
+        bn: batch_norm2d(bn_path, cout),
+        stride,
+        padding,
+        folded: None,
+    }
+}
+
+impl ConvBn {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        match (&self.folded, train) {
+            (Some((w, b)), false) => {
+                xs.conv2d(w, Some(b), [self.stride; 2], [self.padding; 2], [1, 1], 1)
+            }
+            _ => xs.apply(&self.conv).apply_t(&self.bn, train),
+        }
+    }
+
+    /// Folds the BatchNorm's running statistics into the convolution: in evaluation the
+    /// BatchNorm is the affine map y = s x + (beta - s mean) with s = gamma / sqrt(var + eps)
+    /// per output channel, so the pair is the convolution with weights s w and that bias.
+    /// One pass over the activations instead of two; equal up to float rounding. The folded
+    /// copies are taken now: later changes to the weights do not reach them, so only a
+    /// network that has stopped training folds. `layout` gives the weights the layout the
+    /// convolution's own have.
+    fn fold(&mut self, layout: &dyn Fn(&Tensor) -> Tensor) {
+        let bn = &self.bn;
+        let (Some(gamma), Some(beta)) = (&bn.ws, &bn.bs) else {
+            return;
+        };
+        let scale = gamma / (&bn.running_var + BN_EPS).sqrt();
+        let weight = layout(&(&self.conv.ws * scale.view([-1, 1, 1, 1])));
+        let bias = beta - &bn.running_mean * &scale;
+        self.folded = Some((weight, bias));
+    }
+}
+
 /// conv1 + bn1 (+ relu + max-pool in the forward): the part the two modalities do not share.
 #[derive(Debug)]
 pub struct Stem {
-    conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
+    conv1: ConvBn,
 }
 
-pub fn stem(p: nn::Path) -> Stem {
+pub fn stem(p: nn::Path, fill: Fill) -> Stem {
     Stem {
-        conv1: conv(&p / "conv1", 3, 64, 7, 2, 3),
-        bn1: batch_norm2d(&p / "bn1", 64),
+        conv1: conv_bn(&p / "conv1", &p / "bn1", fill, [3, 64, 7, 2, 3]),
+    }
+}
+
+impl Stem {
+    /// See [`ConvBn::fold`].
+    pub fn fold(&mut self, layout: &dyn Fn(&Tensor) -> Tensor) {
+        tch::no_grad(|| self.conv1.fold(layout));
     }
 }
 
 impl ModuleT for Stem {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut x = xs.apply(&self.conv1).apply_t(&self.bn1, train);
+        let mut x = self.conv1.forward_t(xs, train);
         let _ = x.relu_();
         x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)
     }
 }
 
-#[derive(Debug)]
-struct Downsample {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
-}
-
-fn downsample(p: nn::Path, cin: i64, cout: i64, stride: i64) -> Option<Downsample> {
-    (stride != 1 || cin != cout).then(|| Downsample {
-        conv: conv(&p / "0", cin, cout, 1, stride, 0),
-        bn: batch_norm2d(&p / "1", cout),
-    })
+/// The shortcut's 1x1 convolution, where the unit changes stride or width.
+fn downsample(p: nn::Path, fill: Fill, cin: i64, cout: i64, stride: i64) -> Option<ConvBn> {
+    (stride != 1 || cin != cout)
+        .then(|| conv_bn(&p / "0", &p / "1", fill, [cin, cout, 1, stride, 0]))
 }
 
 /// One residual unit: the convolutions in order, the shortcut, and in-place relu and add as
 /// torchvision does (they are worth a sixth of the inference time).
 #[derive(Debug)]
 struct Unit {
-    convs: Vec<(nn::Conv2D, nn::BatchNorm)>,
-    downsample: Option<Downsample>,
+    convs: Vec<ConvBn>,
+    downsample: Option<ConvBn>,
 }
 
-fn bottleneck(p: nn::Path, cin: i64, planes: i64, stride: i64) -> Unit {
+fn bottleneck(p: nn::Path, fill: Fill, cin: i64, planes: i64, stride: i64) -> Unit {
     let out = planes * 4;
     Unit {
         convs: vec![
-            (
-                conv(&p / "conv1", cin, planes, 1, 1, 0),
-                batch_norm2d(&p / "bn1", planes),
+            conv_bn(&p / "conv1", &p / "bn1", fill, [cin, planes, 1, 1, 0]),
+            conv_bn(
+                &p / "conv2",
+                &p / "bn2",
+                fill,
+                [planes, planes, 3, stride, 1],
             ),
-            (
-                conv(&p / "conv2", planes, planes, 3, stride, 1),
-                batch_norm2d(&p / "bn2", planes),
-            ),
-            (
-                conv(&p / "conv3", planes, out, 1, 1, 0),
-                batch_norm2d(&p / "bn3", out),
-            ),
+            conv_bn(&p / "conv3", &p / "bn3", fill, [planes, out, 1, 1, 0]),
         ],
-        downsample: downsample(&p / "downsample", cin, out, stride),
+        downsample: downsample(&p / "downsample", fill, cin, out, stride),
     }
 }
 
-fn basic(p: nn::Path, cin: i64, planes: i64, stride: i64) -> Unit {
+fn basic(p: nn::Path, fill: Fill, cin: i64, planes: i64, stride: i64) -> Unit {
     Unit {
         convs: vec![
-            (
-                conv(&p / "conv1", cin, planes, 3, stride, 1),
-                batch_norm2d(&p / "bn1", planes),
-            ),
-            (
-                conv(&p / "conv2", planes, planes, 3, 1, 1),
-                batch_norm2d(&p / "bn2", planes),
-            ),
+            conv_bn(&p / "conv1", &p / "bn1", fill, [cin, planes, 3, stride, 1]),
+            conv_bn(&p / "conv2", &p / "bn2", fill, [planes, planes, 3, 1, 1]),
         ],
-        downsample: downsample(&p / "downsample", cin, planes, stride),
+        downsample: downsample(&p / "downsample", fill, cin, planes, stride),
     }
 }
 
@@ -177,14 +244,14 @@ impl ModuleT for Unit {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let last = self.convs.len() - 1;
         let mut out = xs.shallow_clone();
-        for (i, (c, bn)) in self.convs.iter().enumerate() {
-            out = out.apply(c).apply_t(bn, train);
+        for (i, c) in self.convs.iter().enumerate() {
+            out = c.forward_t(&out, train);
             if i < last {
                 let _ = out.relu_();
             }
         }
         match &self.downsample {
-            Some(d) => out += xs.apply(&d.conv).apply_t(&d.bn, train),
+            Some(d) => out += d.forward_t(xs, train),
             None => out += xs,
         }
         let _ = out.relu_();
@@ -198,6 +265,7 @@ pub struct Layer(Vec<Unit>);
 
 pub fn layer(
     p: nn::Path,
+    fill: Fill,
     depth: Depth,
     cin: i64,
     planes: i64,
@@ -212,10 +280,30 @@ pub fn layer(
     let mut units = Vec::with_capacity(blocks);
     let mut c = cin;
     for i in 0..blocks {
-        units.push(unit(&p / i, c, planes, if i == 0 { stride } else { 1 }));
+        units.push(unit(
+            &p / i,
+            fill,
+            c,
+            planes,
+            if i == 0 { stride } else { 1 },
+        ));
         c = planes * depth.expansion();
     }
     Layer(units)
+}
+
+impl Layer {
+    /// Folds every unit's BatchNorms into their convolutions (see [`ConvBn::fold`]).
+    pub fn fold(&mut self, layout: &dyn Fn(&Tensor) -> Tensor) {
+        tch::no_grad(|| {
+            for u in &mut self.0 {
+                u.convs
+                    .iter_mut()
+                    .chain(u.downsample.as_mut())
+                    .for_each(|c| c.fold(layout));
+            }
+        });
+    }
 }
 
 impl ModuleT for Layer {

@@ -86,9 +86,9 @@ fn strip_wrappers(mut tensors: HashMap<String, Tensor>) -> HashMap<String, Tenso
     tensors
 }
 
-/// Checks a safetensors file's header against its length (through a memory map, so nothing
-/// is read twice), with the library's error names said in words.
-fn check_safetensors(path: &Path) -> Result<()> {
+/// Reads a safetensors file through a memory map, each tensor copied once out of it, with
+/// the library's errors (a header that does not fit the file, ...) said in words.
+fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     use safetensors::SafeTensorError as E;
     let file = std::fs::File::open(path).map_err(|source| NnError::Io {
         path: path.to_path_buf(),
@@ -101,7 +101,18 @@ fn check_safetensors(path: &Path) -> Result<()> {
         source,
     })?;
     let why = match safetensors::SafeTensors::deserialize(&map) {
-        Ok(_) => return Ok(()),
+        Ok(st) => {
+            return st
+                .tensors()
+                .into_iter()
+                .map(|(name, view)| Ok((name, Tensor::try_from(view)?)))
+                .collect::<std::result::Result<_, tch::TchError>>()
+                .map_err(|e| NnError::Unreadable {
+                    path: path.to_path_buf(),
+                    what: "not a readable safetensors checkpoint",
+                    source: Box::new(e),
+                })
+        }
         Err(E::MetadataIncompleteBuffer) => {
             "the tensors the header lists do not fill the file: it is truncated or has bytes \
              appended"
@@ -131,17 +142,7 @@ fn check_safetensors(path: &Path) -> Result<()> {
 /// Reads every tensor of a checkpoint into memory (CPU).
 pub fn read(path: &Path) -> Result<Weights> {
     let tensors = match sniff(path)? {
-        Format::SafeTensors => {
-            check_safetensors(path)?;
-            Tensor::read_safetensors(path)
-                .map_err(|e| NnError::Unreadable {
-                    path: path.to_path_buf(),
-                    what: "not a readable safetensors checkpoint",
-                    source: Box::new(e),
-                })?
-                .into_iter()
-                .collect()
-        }
+        Format::SafeTensors => read_safetensors(path)?,
         Format::Torch => {
             let bad = |why: String| NnError::NotACheckpoint {
                 path: path.to_path_buf(),
@@ -431,7 +432,7 @@ pub fn load_network_nchw(
     let weights = read(path)?;
     let config = weights.net_config()?;
     let vs = VarStore::new(device);
-    let net = crate::network::part_net(&vs.root(), config);
+    let net = crate::network::part_net_to_load(&vs.root(), config);
     let ignored = load_into(&vs, &weights, &config)?;
     check_finite(&vs, path)?;
     Ok((vs, net, ignored))

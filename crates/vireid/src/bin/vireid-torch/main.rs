@@ -57,4 +57,11 @@ fn main() {
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }
+    // Everything the command writes is written and closed by now (files atomically, threads
+    // joined). What is left is the tear-down of libtorch's and the CUDA libraries' static
+    // state, 0.08 s that a one-image `embed` would spend on nothing: skip it.
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // SAFETY: _exit ends the process at once; no Rust state outlives this line.
+    unsafe { libc::_exit(0) }
 }
