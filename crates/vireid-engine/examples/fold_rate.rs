@@ -1,5 +1,6 @@
-//! Evaluation images/s of a checkpoint's network with and without its BatchNorms folded into
-//! the convolutions, alternating in one run, and the largest feature difference between them:
+//! Evaluation images/s of a checkpoint's network as loaded, with its BatchNorms folded into
+//! the convolutions, and folded with oneDNN's fused kernels (convolution + ReLU, convolution +
+//! residual + ReLU), alternating in one run, and the largest feature difference to the first:
 //! `cargo run --release -p vireid-engine --example fold_rate -- CHECKPOINT [BATCH ROUNDS THREADS H W]`
 //! (default 16 3 2 384 192). Prints JSON.
 
@@ -23,16 +24,24 @@ fn main() {
             .1
     };
     let plain = load();
-    let folded = load().fold_batch_norms();
+    let folded = load().fold_batch_norms(false);
+    let fused = load().fold_batch_norms(true);
     tch::manual_seed(0);
-    let xs = Tensor::randn([batch, 3, h, w], (Kind::Float, Device::Cpu));
+    // FOLD_RATE_INPUT=batch.npy: real images (N x 3 x H x W, normalised) instead of noise.
+    let xs = match std::env::var("FOLD_RATE_INPUT") {
+        Ok(npy) => Tensor::read_npy(npy)
+            .expect("an .npy batch")
+            .narrow(0, 0, batch),
+        Err(_) => Tensor::randn([batch, 3, h, w], (Kind::Float, Device::Cpu)),
+    };
     let run = |net: &vireid_nn::PartNet| tch::no_grad(|| net.forward_eval(&xs, Modality::Visible));
     let (p0, b0) = run(&plain);
     let (p1, b1) = run(&folded);
+    let (p2, b2) = run(&fused);
     let diff = |x: &Tensor, y: &Tensor| f64::try_from((x - y).abs().max()).unwrap();
-    let mut seconds = [0f64; 2];
+    let mut seconds = [0f64; 3];
     for _ in 0..rounds {
-        for (i, net) in [&plain, &folded].into_iter().enumerate() {
+        for (i, net) in [&plain, &folded, &fused].into_iter().enumerate() {
             let t = Instant::now();
             let _features = run(net);
             seconds[i] += t.elapsed().as_secs_f64();
@@ -42,11 +51,15 @@ fn main() {
     println!(
         "{{\"batch\": {batch}, \"rounds\": {rounds}, \"threads\": {threads}, \
          \"plain_images_per_second\": {:.2}, \"folded_images_per_second\": {:.2}, \
-         \"speedup\": {:.3}, \"max_pool_difference\": {:.3e}, \"max_bn_difference\": {:.3e}}}",
+         \"fused_images_per_second\": {:.2}, \"folded_speedup\": {:.3}, \
+         \"fused_speedup\": {:.3}, \"max_difference_folded\": {:.3e}, \
+         \"max_difference_fused\": {:.3e}}}",
         rate(seconds[0]),
         rate(seconds[1]),
+        rate(seconds[2]),
         seconds[0] / seconds[1],
-        diff(&p0, &p1),
-        diff(&b0, &b1)
+        seconds[0] / seconds[2],
+        diff(&p0, &p1).max(diff(&b0, &b1)),
+        diff(&p0, &p2).max(diff(&b0, &b2)),
     );
 }

@@ -9,6 +9,7 @@
 pub mod device;
 pub mod error;
 pub mod features;
+pub mod fused;
 pub mod network;
 pub mod resnet;
 pub mod weights;

@@ -260,12 +260,13 @@ impl PartNet {
     /// folded weights are copies: a network that trains on after this would evaluate with
     /// stale ones, so the trainer never folds. Call after loading and after
     /// [`PartNet::channels_last`].
-    pub fn fold_batch_norms(mut self) -> Self {
+    pub fn fold_batch_norms(mut self, fuse: bool) -> Self {
         let layout = |t: &Tensor| if self.nhwc { nhwc(t) } else { t.contiguous() };
-        self.visible.fold(&layout);
-        self.thermal.fold(&layout);
+        let fuse = fuse && crate::fused::available(&self.visible.weight());
+        self.visible.fold(&layout, fuse);
+        self.thermal.fold(&layout, fuse);
         for l in &mut self.layers {
-            l.fold(&layout);
+            l.fold(&layout, fuse);
         }
         self
     }

@@ -2,6 +2,7 @@
 //! names are the state-dict keys of torchvision and of the reference (`layer1.0.conv1.weight`,
 //! `layer1.0.downsample.1.running_mean`).
 
+use crate::fused::{self, Window};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
@@ -127,7 +128,16 @@ struct ConvBn {
     stride: i64,
     padding: i64,
     /// The pair as one convolution with a bias, once [`ConvBn::fold`] has run.
-    folded: Option<(Tensor, Tensor)>,
+    folded: Option<Folded>,
+}
+
+/// A convolution and BatchNorm folded into one convolution with a bias.
+#[derive(Debug)]
+struct Folded {
+    weight: Tensor,
+    bias: Tensor,
+    /// Whether oneDNN's fused kernels run it (with the ReLU or residual after it).
+    fused: bool,
 }
 
 /// `conv` then `bn`, under their own paths (`conv1` / `bn1`, or `downsample.0` / `.1`);
@@ -146,11 +156,35 @@ fn conv_bn(conv_path: nn::Path, bn_path: nn::Path, fill: Fill, shape: [i64; 5]) 
 impl ConvBn {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         match (&self.folded, train) {
-            (Some((w, b)), false) => {
-                xs.conv2d(w, Some(b), [self.stride; 2], [self.padding; 2], [1, 1], 1)
-            }
+            (Some(f), false) => xs.conv2d(
+                &f.weight,
+                Some(&f.bias),
+                [self.stride; 2],
+                [self.padding; 2],
+                [1, 1],
+                1,
+            ),
             _ => xs.apply(&self.conv).apply_t(&self.bn, train),
         }
+    }
+
+    fn window(&self) -> Window {
+        Window {
+            stride: self.stride,
+            padding: self.padding,
+        }
+    }
+
+    /// The folded convolution (and ReLU) in one fused kernel; None when not folded or fused.
+    fn fused(&self, xs: &Tensor, relu: bool) -> Option<Tensor> {
+        let f = self.folded.as_ref().filter(|f| f.fused)?;
+        fused::conv(xs, &f.weight, &f.bias, self.window(), relu)
+    }
+
+    /// ReLU(the folded convolution + `residual`) in one fused kernel.
+    fn fused_add_relu(&self, xs: &Tensor, residual: &Tensor) -> Option<Tensor> {
+        let f = self.folded.as_ref().filter(|f| f.fused)?;
+        fused::conv_add_relu(xs, residual, &f.weight, &f.bias, self.window())
     }
 
     /// Folds the BatchNorm's running statistics into the convolution: in evaluation the
@@ -159,8 +193,9 @@ impl ConvBn {
     /// One pass over the activations instead of two; equal up to float rounding. The folded
     /// copies are taken now: later changes to the weights do not reach them, so only a
     /// network that has stopped training folds. `layout` gives the weights the layout the
-    /// convolution's own have.
-    fn fold(&mut self, layout: &dyn Fn(&Tensor) -> Tensor) {
+    /// convolution's own have; with `fuse`, the evaluation runs the folded convolution in
+    /// oneDNN's fused kernels (see [`crate::fused`]).
+    fn fold(&mut self, layout: &dyn Fn(&Tensor) -> Tensor, fuse: bool) {
         let bn = &self.bn;
         let (Some(gamma), Some(beta)) = (&bn.ws, &bn.bs) else {
             return;
@@ -168,7 +203,11 @@ impl ConvBn {
         let scale = gamma / (&bn.running_var + BN_EPS).sqrt();
         let weight = layout(&(&self.conv.ws * scale.view([-1, 1, 1, 1])));
         let bias = beta - &bn.running_mean * &scale;
-        self.folded = Some((weight, bias));
+        self.folded = Some(Folded {
+            weight,
+            bias,
+            fused: fuse,
+        });
     }
 }
 
@@ -185,16 +224,29 @@ pub fn stem(p: nn::Path, fill: Fill) -> Stem {
 }
 
 impl Stem {
+    /// The first convolution's weights (where the network lives, in its layout).
+    pub fn weight(&self) -> Tensor {
+        self.conv1.conv.ws.shallow_clone()
+    }
+
     /// See [`ConvBn::fold`].
-    pub fn fold(&mut self, layout: &dyn Fn(&Tensor) -> Tensor) {
-        tch::no_grad(|| self.conv1.fold(layout));
+    pub fn fold(&mut self, layout: &dyn Fn(&Tensor) -> Tensor, fuse: bool) {
+        tch::no_grad(|| self.conv1.fold(layout, fuse));
     }
 }
 
 impl ModuleT for Stem {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut x = self.conv1.forward_t(xs, train);
-        let _ = x.relu_();
+        let fused = if train {
+            None
+        } else {
+            self.conv1.fused(xs, true)
+        };
+        let x = fused.unwrap_or_else(|| {
+            let mut x = self.conv1.forward_t(xs, train);
+            let _ = x.relu_();
+            x
+        });
         x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)
     }
 }
@@ -240,8 +292,30 @@ fn basic(p: nn::Path, fill: Fill, cin: i64, planes: i64, stride: i64) -> Unit {
     }
 }
 
+impl Unit {
+    /// The evaluation forward in fused kernels: each convolution with its ReLU, the last
+    /// with the shortcut's add and the ReLU after them. None unless every convolution is fused.
+    fn forward_fused(&self, xs: &Tensor) -> Option<Tensor> {
+        let (last, first) = self.convs.split_last()?;
+        let mut out = xs.shallow_clone();
+        for c in first {
+            out = c.fused(&out, true)?;
+        }
+        let shortcut = match &self.downsample {
+            Some(d) => d.fused(xs, false)?,
+            None => xs.shallow_clone(),
+        };
+        last.fused_add_relu(&out, &shortcut)
+    }
+}
+
 impl ModuleT for Unit {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        if !train {
+            if let Some(out) = self.forward_fused(xs) {
+                return out;
+            }
+        }
         let last = self.convs.len() - 1;
         let mut out = xs.shallow_clone();
         for (i, c) in self.convs.iter().enumerate() {
@@ -294,13 +368,13 @@ pub fn layer(
 
 impl Layer {
     /// Folds every unit's BatchNorms into their convolutions (see [`ConvBn::fold`]).
-    pub fn fold(&mut self, layout: &dyn Fn(&Tensor) -> Tensor) {
+    pub fn fold(&mut self, layout: &dyn Fn(&Tensor) -> Tensor, fuse: bool) {
         tch::no_grad(|| {
             for u in &mut self.0 {
                 u.convs
                     .iter_mut()
                     .chain(u.downsample.as_mut())
-                    .for_each(|c| c.fold(layout));
+                    .for_each(|c| c.fold(layout, fuse));
             }
         });
     }

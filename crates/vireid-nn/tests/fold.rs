@@ -1,12 +1,13 @@
-//! BatchNorm folding (what `embed` runs) against the network as trained: the same evaluation
-//! features up to float rounding, in both layouts and both unit kinds, with running statistics
-//! far from the identity so that a wrong scale, shift or epsilon shows.
+//! BatchNorm folding and oneDNN's fused kernels (what `embed` runs) against the network as
+//! trained: the same evaluation features up to float rounding, in both layouts and both unit
+//! kinds, with running statistics far from the identity so that a wrong scale, shift or
+//! epsilon shows.
 
 use std::sync::Mutex;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use vireid_nn::network::{part_net, part_net_to_load, Modality, NetConfig};
-use vireid_nn::{Depth, PartNet};
+use vireid_nn::{fused, Depth, PartNet};
 
 /// libtorch's random stream is global to the process.
 static RNG: Mutex<()> = Mutex::new(());
@@ -53,7 +54,21 @@ fn largest(a: &Tensor, b: &Tensor) -> f64 {
 #[test]
 fn folded_features_equal_the_unfolded_network() {
     let _rng = RNG.lock().unwrap();
-    for (depth, nhwc) in [(Depth::R18, false), (Depth::R18, true), (Depth::R50, true)] {
+    // The libtorch this is built with has oneDNN (x86-64 wheels do): the fused path is the
+    // one tested here, not a silent fallback.
+    let probe = Tensor::zeros([1], (Kind::Float, Device::Cpu));
+    assert!(
+        fused::available(&probe),
+        "oneDNN's fused convolutions are not available"
+    );
+    let cases = [
+        (Depth::R18, false, false),
+        (Depth::R18, true, false),
+        (Depth::R18, false, true),
+        (Depth::R18, true, true),
+        (Depth::R50, true, true),
+    ];
+    for (depth, nhwc, fuse) in cases {
         let (vs, net) = trained_looking(depth, 11);
         let (vs2, twin) = trained_looking(depth, 11);
         let (net, twin) = if nhwc {
@@ -61,7 +76,7 @@ fn folded_features_equal_the_unfolded_network() {
         } else {
             (net, twin)
         };
-        let folded = twin.fold_batch_norms();
+        let folded = twin.fold_batch_norms(fuse);
         let xs = Tensor::randn([2, 3, 96, 48], (Kind::Float, Device::Cpu));
         for modality in [Modality::Visible, Modality::Thermal] {
             let (p0, b0) = tch::no_grad(|| net.forward_eval(&xs, modality));
@@ -70,7 +85,10 @@ fn folded_features_equal_the_unfolded_network() {
             // them by ~1e-8; an epsilon left out moves them by ~1e-4, a missing shift by ~1e-2.
             for (a, b) in [(&p0, &p1), (&b0, &b1)] {
                 let d = largest(a, b);
-                assert!(d < 2e-6, "{depth} nhwc={nhwc} {modality:?}: {d}");
+                assert!(
+                    d < 2e-6,
+                    "{depth} nhwc={nhwc} fuse={fuse} {modality:?}: {d}"
+                );
             }
         }
         // The training forward keeps the BatchNorms (it must track their statistics).
