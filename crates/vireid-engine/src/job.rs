@@ -4,7 +4,7 @@
 
 use crate::config::TrainConfig;
 use crate::error::{EngineError, Result};
-use crate::evaluate::{evaluate_network, ExtractionSettings, ProtocolImages};
+use crate::evaluate::{evaluate_network, DecodedImages, ExtractionSettings, ProtocolImages};
 use crate::progress::Progress;
 use crate::trainer::{
     read_state, train, EvalScores, Observer, Outcome, RunOptions, RunState, TrainData,
@@ -110,13 +110,23 @@ pub fn run(
         batch: 64,
         device,
     };
+    // Every periodic evaluation sees the same images: decoded once, kept for the next.
+    let mut decoded = DecodedImages::default();
     let mut evaluate = |net: &vireid_nn::PartNet| -> Result<EvalScores> {
         let images = ProtocolImages {
             root,
             split: &split,
             direction: protocol.direction,
         };
-        let e = evaluate_network(net, dataset, images, &settings, None, progress, "evaluate")?;
+        let e = evaluate_network(
+            net,
+            dataset,
+            images,
+            &settings,
+            Some(&mut decoded),
+            progress,
+            "evaluate",
+        )?;
         let m = &e.report.score(Score::Fused).mean;
         Ok(EvalScores {
             rank1: m.cmc[0],

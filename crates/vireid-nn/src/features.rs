@@ -109,15 +109,17 @@ pub fn extract(
 
 /// Extraction of `n` images that `load(first, slots)` writes batch by batch into `slots`
 /// (rows `first..first + slots.len() / image_len`, normalised NCHW), so that a whole test set
-/// never has to sit in memory as floats. One batch buffer is reused throughout.
+/// never has to sit in memory as floats. One batch buffer serves throughout: once a batch is
+/// a tensor, `load` fills the buffer with the next batch on another thread while the network
+/// runs on this one (decoding overlapped with the network; on a GPU it would otherwise wait).
 ///
 /// `load`'s own error type passes through unchanged (a decoder's error keeps its cause).
-pub fn extract_with<E: From<NnError>>(
+pub fn extract_with<E: From<NnError> + Send>(
     net: &PartNet,
     n: usize,
     geometry: Geometry,
     options: &ExtractOptions,
-    mut load: impl FnMut(usize, &mut [f32]) -> std::result::Result<(), E>,
+    mut load: impl FnMut(usize, &mut [f32]) -> std::result::Result<(), E> + Send,
     mut progress: impl FnMut(usize),
 ) -> std::result::Result<FeatureSet, E> {
     let ExtractOptions {
@@ -144,11 +146,13 @@ pub fn extract_with<E: From<NnError>>(
     let batch = batch.max(1);
     let mut buffer = vec![0f32; batch.min(n) * len];
     let mut done = 0;
+    if n > 0 {
+        load(0, &mut buffer[..batch.min(n) * len])?;
+    }
     while done < n {
         let rows = batch.min(n - done);
-        let slots = &mut buffer[..rows * len];
-        load(done, slots)?;
-        let xs = Tensor::f_from_slice(slots)
+        // A copy: from here on the buffer is free for the next batch.
+        let xs = Tensor::f_from_slice(&buffer[..rows * len])
             .map_err(NnError::from)?
             .view([
                 rows as i64,
@@ -157,8 +161,19 @@ pub fn extract_with<E: From<NnError>>(
                 geometry.width as i64,
             ])
             .to_device(device);
-        let (pool, bn) = forward_batch(net, &xs, modality, flip);
-        let range = done * dim..(done + rows) * dim;
+        let next = done + rows;
+        let next_rows = batch.min(n - next);
+        let (features, loaded) = std::thread::scope(|s| {
+            let ahead = (next_rows > 0).then(|| {
+                let (load, slots) = (&mut load, &mut buffer[..next_rows * len]);
+                s.spawn(move || load(next, slots))
+            });
+            let features = forward_batch(net, &xs, modality, flip);
+            let loaded = ahead.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (features, loaded)
+        });
+        let (pool, bn) = features;
+        let range = done * dim..next * dim;
         let cpu = |t: Tensor| t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
         cpu(pool)
             .f_copy_data(&mut out.pool[range.clone()], rows * dim)
@@ -166,7 +181,8 @@ pub fn extract_with<E: From<NnError>>(
         cpu(bn)
             .f_copy_data(&mut out.bn[range], rows * dim)
             .map_err(NnError::from)?;
-        done += rows;
+        loaded.transpose()?;
+        done = next;
         progress(done);
     }
     Ok(out)

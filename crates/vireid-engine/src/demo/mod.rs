@@ -8,7 +8,7 @@ pub mod seeds;
 
 use crate::config::TrainConfig;
 use crate::error::{write_atomic, EngineError, Result};
-use crate::evaluate::{evaluate_network, ExtractionSettings, ProtocolImages};
+use crate::evaluate::{evaluate_network, DecodedImages, ExtractionSettings, ProtocolImages};
 use crate::job::{self, TrainJob};
 use crate::progress::Progress;
 use crate::trainer::{Observer, Outcome};
@@ -229,6 +229,8 @@ pub fn run(
     };
     let mut results = Vec::new();
     let mut ranked = None;
+    // Both runs are tested on the same images: decoded once.
+    let mut decoded = DecodedImages::default();
     for &(name, rle) in variants {
         let run_config = TrainConfig {
             rle,
@@ -272,7 +274,7 @@ pub fn run(
             Dataset::Sysu,
             images,
             &settings,
-            None,
+            Some(&mut decoded),
             progress,
             "test",
         )?;
