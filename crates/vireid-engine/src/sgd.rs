@@ -10,7 +10,10 @@
 //! per parameter (~170 of them), the gradients are one tensor to zero, unscale or all-reduce,
 //! and the arithmetic is element for element the per-parameter update's (each operation is a
 //! separate multiply or add, rounded alike wherever an element sits), so the weights are the
-//! same bytes (a test checks it).
+//! same bytes (a test checks it). A parameter laid out channels-last (the convolutions of a
+//! network after `PartNet::channels_last`) keeps that layout: its slot holds its elements in
+//! NHWC order and the view permutes them back, so the convolutions still see channels-last
+//! weights and gradients.
 
 use crate::error::Result;
 use std::ops::Range;
@@ -41,13 +44,28 @@ struct Slot {
     name: String,
     shape: Vec<i64>,
     at: Range<i64>,
+    /// A 4-D parameter whose elements lie in NHWC order.
+    channels_last: bool,
 }
 
 impl Slot {
-    /// The parameter's elements of a flat buffer, in its shape.
+    /// The parameter's elements of a flat buffer, in its shape (and layout).
     fn view(&self, flat: &Tensor) -> Tensor {
-        flat.narrow(0, self.at.start, self.at.end - self.at.start)
-            .view(self.shape.as_slice())
+        let elements = flat.narrow(0, self.at.start, self.at.end - self.at.start);
+        match (self.channels_last, self.shape.as_slice()) {
+            (true, &[o, i, h, w]) => elements.view([o, h, w, i]).permute([0, 3, 1, 2]),
+            _ => elements.view(self.shape.as_slice()),
+        }
+    }
+}
+
+/// Whether a 4-D tensor has channels-last strides (and they differ from contiguous ones).
+fn is_channels_last(t: &Tensor) -> bool {
+    match (t.size().as_slice(), t.stride().as_slice()) {
+        (&[_, i, h, w], &[s0, s1, s2, s3]) => {
+            !t.is_contiguous() && s1 == 1 && s3 == i && s2 == w * i && s0 == h * w * i
+        }
+        _ => false,
     }
 }
 
@@ -99,6 +117,7 @@ impl Sgd {
                 name: name.clone(),
                 shape: t.size(),
                 at: offset..offset + n,
+                channels_last: is_channels_last(t),
             });
             offset += n;
         }

@@ -188,3 +188,71 @@ fn momentum_state_round_trips() {
         "{err}"
     );
 }
+
+/// A channels-last network (what CUDA mixed-precision training uses) on the flat buffers: its
+/// convolution weights and their gradients stay channels-last views of the buffers (so the
+/// convolutions still get the layout), and the steps give the same bytes as the per-parameter
+/// update of the same channels-last network.
+#[test]
+fn channels_last_parameters_keep_their_layout_in_the_flat_buffers() {
+    let _rng = TORCH_RNG.lock().unwrap();
+    tch::set_num_threads(1);
+    let (vs_a, net_a) = net();
+    let net_a = net_a.channels_last(&vs_a);
+    let (vs_b, net_b) = net();
+    let net_b = net_b.channels_last(&vs_b);
+    let mut sgd = Sgd::new(
+        &vs_a,
+        SgdConfig {
+            momentum: M,
+            weight_decay: WD,
+            nesterov: true,
+        },
+    );
+    let name = "base_resnet.base.layer1.0.conv1.weight";
+    let weight = vs_a.variables()[name].shallow_clone();
+    let nhwc = |t: &Tensor| !t.is_contiguous() && t.stride()[1] == 1;
+    assert!(nhwc(&weight), "{name}: {:?}", weight.stride());
+    let params_b: Vec<(String, Tensor)> = sorted(&vs_b)
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    let mut buffers: Vec<Option<Tensor>> = params_b.iter().map(|_| None).collect();
+    for step in 0..3 {
+        let (v, t, labels) = batch(step);
+        let [backbone, heads] = [lrs(step)[GROUP_BACKBONE], lrs(step)[GROUP_HEADS]];
+        sgd.set_lrs(heads, backbone);
+        train_step(&net_a, &mut sgd, None, &v, &t, &labels).unwrap();
+        // Gradients accumulated into the channels-last view, not a new tensor beside it.
+        assert!(nhwc(&weight.grad()), "grad {:?}", weight.grad().stride());
+        assert!(nhwc(&weight));
+
+        let out = net_b.forward_train(&v, &t);
+        let losses = part_losses(&out.pooled, &out.logits, &labels).unwrap();
+        for (_, p) in &params_b {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        losses.total.backward();
+        per_parameter_step(&params_b, &mut buffers, lrs(step));
+    }
+    let (a, b) = (sorted(&vs_a), sorted(&vs_b));
+    let (vs_init, _) = net();
+    let init = sorted(&vs_init);
+    let mut moved = 0;
+    for (((name, x), (_, y)), (_, i)) in a.iter().zip(&b).zip(&init) {
+        assert_eq!(bytes(x), bytes(y), "{name} differs");
+        moved += (x.requires_grad() && bytes(x) != bytes(i)) as usize;
+    }
+    assert!(moved > 60, "{moved} weights moved");
+    let mut state = sgd.state();
+    state.sort_by(|p, q| p.0.cmp(&q.0));
+    for ((name, s), ((other, _), b)) in state.iter().zip(params_b.iter().zip(&buffers)) {
+        assert_eq!(name, other);
+        let b = b.as_ref().unwrap();
+        assert_eq!(s.size(), b.size(), "{name}");
+        assert_eq!(bytes(s), bytes(b), "momentum of {name} differs");
+    }
+}
