@@ -6,6 +6,7 @@
 #   LIBTORCH=/path/to/torch scripts/build-torch.sh          # a torch (or libtorch) folder
 #   PYTHON=/opt/conda/bin/python scripts/build-torch.sh     # the torch that python imports
 #   scripts/build-torch.sh 2.11                              # fetch torch 2.11.0 from PyPI
+#   FULL=1 scripts/build-torch.sh 2.11                       # ... with its CUDA libraries
 #
 # The version is read from the torch found (its version.py or build-version), or given. The
 # tch release that matches it is chosen: torch-sys 0.24 pins PyTorch 2.11, 0.26 pins 2.13;
@@ -15,7 +16,9 @@
 # the executables land in target/torch-X.Y/bin. A torch fetched from PyPI here is the wheel
 # (530 MB) with the CUDA runtime and CUPTI libraries its CPU library loads, not the rest of
 # its CUDA libraries (GBs): its CUDA part is left out of the build, which then runs on the
-# CPU; a torch found on the machine is linked whole (CUDA included).
+# CPU; with FULL=1 the whole torch with its nvidia-* packages (GBs) and the CUDA headers NCCL
+# needs, so that the build links CUDA and NCCL: a binary for a GPU machine with that torch
+# (scripts/gpu-check.sh). A torch found on the machine is linked whole (CUDA included).
 # Then a smoke run: a small synthetic dataset, one epoch of training and the 10-trial test;
 # with TESTS=1 also the network and engine test suites on that build (their PyTorch oracle
 # is the default .venv's).
@@ -38,23 +41,38 @@ if [ -z "$torch_dir" ] && [ -n "${PYTHON:-}" ]; then
 fi
 if [ -z "$torch_dir" ]; then
   want="${1:?give a version (2.11, 2.12, 2.13), or LIBTORCH, or PYTHON}"
-  site="target/torch-$want/site"
-  if [ ! -f "$site/.done" ]; then
-    echo "fetching torch $want.0 from PyPI into $site (the wheel alone, 530 MB)" >&2
-    py="$(scripts/python-env.sh)"
-    rm -rf "$site"
-    "$py" -m pip install --quiet --disable-pip-version-check --no-deps --target "$site" "torch==$want.0" >&2
-    # libtorch_cpu itself needs the CUDA runtime and CUPTI (a few MB, of the CUDA release the
-    # wheel names); the rest of the nvidia-* packages (GBs) only serve libtorch_cuda, which is
-    # left out: a CPU build.
-    cuda="$(sed -n 's/^Requires-Dist: cuda-toolkit.*==\([0-9]*\.[0-9]*\).*/\1/p' "$site"/torch-*.dist-info/METADATA)"
-    "$py" -m pip install --quiet --disable-pip-version-check --no-deps --target "$site" \
-      "nvidia-cuda-runtime==${cuda:-13.0}.*" "nvidia-cuda-cupti==${cuda:-13.0}.*" >&2
-    rm -f "$site"/torch/lib/libtorch_cuda*.so "$site"/torch/lib/libc10_cuda.so \
-      "$site"/torch/lib/libtorch_nvshmem.so
-    touch "$site/.done"
+  env="target/torch-$want/venv"
+  kind=cpu
+  if [ "${FULL:-0}" = 1 ]; then kind=full; fi
+  if [ "$(cat "$env/.vireid-kind" 2>/dev/null)" != "$kind" ]; then
+    rm -rf "$env"
+    python3 -m venv "$env" >&2
+    pip() { "$env/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check "$@" >&2; }
+    if [ "$kind" = full ]; then
+      echo "fetching torch $want.0 and its CUDA libraries from PyPI into $env (GBs)" >&2
+      pip "torch==$want.0"
+    else
+      echo "fetching torch $want.0 from PyPI into $env (the wheel, 530 MB)" >&2
+      pip --no-deps "torch==$want.0"
+    fi
+    # The CUDA release the wheel was built with (its cuda-toolkit requirement).
+    cuda="$("$env/bin/python" -c 'import importlib.metadata as m, re
+reqs = m.requires("torch") or []
+found = [re.search(r"==(\d+\.\d+)", r) for r in reqs if r.startswith("cuda-toolkit")]
+print(found[0].group(1) if found and found[0] else "13.0")')"
+    if [ "$kind" = full ]; then
+      # Headers the wheel's CUDA runtime package leaves out, for vireid-dist's NCCL backend.
+      pip --no-deps "nvidia-cuda-crt==$cuda.*" "nvidia-cuda-cccl==$cuda.*"
+    else
+      # libtorch_cpu itself loads the CUDA runtime and CUPTI (a few MB); the other nvidia-*
+      # packages (GBs) only serve libtorch_cuda, which is left out: a CPU build.
+      pip --no-deps "nvidia-cuda-runtime==$cuda.*" "nvidia-cuda-cupti==$cuda.*"
+      lib="$("$env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/torch/lib"
+      rm -f "$lib"/libtorch_cuda*.so "$lib"/libc10_cuda.so "$lib"/libtorch_nvshmem.so
+    fi
+    echo "$kind" > "$env/.vireid-kind"
   fi
-  torch_dir="$site/torch"
+  torch_dir="$("$env/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/torch"
 fi
 torch_dir="$(cd "$torch_dir" && pwd)"
 full="$(version_of "$torch_dir")"
