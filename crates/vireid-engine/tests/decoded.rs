@@ -4,48 +4,59 @@
 
 mod common;
 
+use std::path::Path;
 use tch::nn::VarStore;
 use tch::Device;
-use vireid_data::{splits, Dataset, Direction, Mode, Protocol, Shot, Size};
+use vireid_data::{splits, Dataset, Direction, Mode, Protocol, Shot, Size, Split};
 use vireid_engine::evaluate::{
     evaluate_network, DecodedImages, ExtractionSettings, ProtocolImages,
 };
 use vireid_engine::progress::Silent;
-use vireid_nn::network::{part_net, NetConfig};
+use vireid_nn::network::{part_net, NetConfig, PartNet};
 use vireid_nn::Depth;
+
+const DIRECTION: Direction = Direction::InfraredToVisible;
+
+/// A synthetic SYSU-MM01 tree under `root` (seed `seed`), its split for `trials`, and a small
+/// untrained network.
+fn world(root: &Path, seed: u64, trials: &[u32]) -> (Split, VarStore, PartNet) {
+    let _ = common::train_data(root, seed, Some((1, 2)));
+    let protocol = Protocol {
+        dataset: Dataset::Sysu,
+        mode: Mode::All,
+        shot: Shot::Single,
+        direction: DIRECTION,
+    };
+    let split = splits(root, &protocol, trials).unwrap();
+    let vs = VarStore::new(Device::Cpu);
+    let config = NetConfig {
+        depth: Depth::R18,
+        layer4: true,
+        classes: 6,
+    };
+    let net = part_net(&vs.root(), config);
+    (split, vs, net)
+}
+
+fn settings(flip: bool, batch: usize) -> ExtractionSettings {
+    ExtractionSettings {
+        size: Size::new(96, 48),
+        flip,
+        batch,
+        device: Device::Cpu,
+    }
+}
 
 #[test]
 fn a_second_evaluation_needs_no_image_file() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let _ = common::train_data(root, 3, Some((1, 2)));
-    let protocol = Protocol {
-        dataset: Dataset::Sysu,
-        mode: Mode::All,
-        shot: Shot::Single,
-        direction: Direction::InfraredToVisible,
-    };
-    let split = splits(root, &protocol, &[0, 1]).unwrap();
-    tch::manual_seed(2);
-    let vs = VarStore::new(Device::Cpu);
-    let net = part_net(
-        &vs.root(),
-        NetConfig {
-            depth: Depth::R18,
-            layer4: true,
-            classes: 6,
-        },
-    );
-    let settings = ExtractionSettings {
-        size: Size::new(96, 48),
-        flip: true,
-        batch: 3,
-        device: Device::Cpu,
-    };
+    let (split, _vs, net) = world(root, 3, &[0, 1]);
+    let settings = settings(true, 3);
     let images = ProtocolImages {
         root,
         split: &split,
-        direction: protocol.direction,
+        direction: DIRECTION,
     };
     let run = |decoded: Option<&mut DecodedImages>| {
         evaluate_network(
@@ -110,33 +121,12 @@ fn a_second_evaluation_needs_no_image_file() {
 fn a_budget_keeps_only_what_it_allows() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let _ = common::train_data(root, 4, Some((1, 2)));
-    let protocol = Protocol {
-        dataset: Dataset::Sysu,
-        mode: Mode::All,
-        shot: Shot::Single,
-        direction: Direction::InfraredToVisible,
-    };
-    let split = splits(root, &protocol, &[0]).unwrap();
-    let vs = VarStore::new(Device::Cpu);
-    let net = part_net(
-        &vs.root(),
-        NetConfig {
-            depth: Depth::R18,
-            layer4: true,
-            classes: 6,
-        },
-    );
-    let settings = ExtractionSettings {
-        size: Size::new(96, 48),
-        flip: false,
-        batch: 4,
-        device: Device::Cpu,
-    };
+    let (split, _vs, net) = world(root, 4, &[0]);
+    let settings = settings(false, 4);
     let images = ProtocolImages {
         root,
         split: &split,
-        direction: protocol.direction,
+        direction: DIRECTION,
     };
     let mut decoded = DecodedImages::with_budget(96 * 48 * 3 * 2); // two images
     evaluate_network(

@@ -75,6 +75,26 @@ fn per_parameter_step(params: &[(String, Tensor)], buffers: &mut [Option<Tensor>
     });
 }
 
+/// One training step of `net` on step `step`'s batch with the per-parameter update.
+fn reference_step(
+    net: &PartNet,
+    params: &[(String, Tensor)],
+    buffers: &mut [Option<Tensor>],
+    step: i64,
+) {
+    let (v, t, labels) = batch(step);
+    let out = net.forward_train(&v, &t);
+    let losses = part_losses(&out.pooled, &out.logits, &labels).unwrap();
+    for (_, p) in params {
+        let mut g = p.grad();
+        if g.defined() {
+            let _ = g.zero_();
+        }
+    }
+    losses.total.backward();
+    per_parameter_step(params, buffers, lrs(step));
+}
+
 fn sorted(vs: &VarStore) -> Vec<(String, Tensor)> {
     let mut w: Vec<_> = vs.variables().into_iter().collect();
     w.sort_by(|a, b| a.0.cmp(&b.0));
@@ -112,17 +132,7 @@ fn flat_update_equals_the_per_parameter_update_byte_for_byte() {
         let [backbone, heads] = [lrs(step)[GROUP_BACKBONE], lrs(step)[GROUP_HEADS]];
         sgd.set_lrs(heads, backbone);
         train_step(&net_a, &mut sgd, None, &v, &t, &labels).unwrap();
-
-        let out = net_b.forward_train(&v, &t);
-        let losses = part_losses(&out.pooled, &out.logits, &labels).unwrap();
-        for (_, p) in &params_b {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
-        losses.total.backward();
-        per_parameter_step(&params_b, &mut buffers, lrs(step));
+        reference_step(&net_b, &params_b, &mut buffers, step);
     }
     let (a, b) = (sorted(&vs_a), sorted(&vs_b));
     assert_eq!(a.len(), b.len());
@@ -226,17 +236,7 @@ fn channels_last_parameters_keep_their_layout_in_the_flat_buffers() {
         // Gradients accumulated into the channels-last view, not a new tensor beside it.
         assert!(nhwc(&weight.grad()), "grad {:?}", weight.grad().stride());
         assert!(nhwc(&weight));
-
-        let out = net_b.forward_train(&v, &t);
-        let losses = part_losses(&out.pooled, &out.logits, &labels).unwrap();
-        for (_, p) in &params_b {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
-        losses.total.backward();
-        per_parameter_step(&params_b, &mut buffers, lrs(step));
+        reference_step(&net_b, &params_b, &mut buffers, step);
     }
     let (a, b) = (sorted(&vs_a), sorted(&vs_b));
     let (vs_init, _) = net();
