@@ -258,8 +258,10 @@ impl PartNet {
     /// that only infers from here on (`embed`): the evaluation forward then makes one pass
     /// over each activation where it made two, and its features move by float rounding. The
     /// folded weights are copies: a network that trains on after this would evaluate with
-    /// stale ones, so the trainer never folds. Call after loading and after
-    /// [`PartNet::channels_last`].
+    /// stale ones, so the trainer never folds. With `fuse`, each folded convolution runs
+    /// with the ReLU (or the residual add and ReLU) after it as one oneDNN kernel where this
+    /// libtorch can on the network's device (see [`crate::fused`]). Call after loading and
+    /// after [`PartNet::channels_last`].
     pub fn fold_batch_norms(mut self, fuse: bool) -> Self {
         let layout = |t: &Tensor| if self.nhwc { nhwc(t) } else { t.contiguous() };
         let fuse = fuse && crate::fused::available(&self.visible.weight());
