@@ -92,12 +92,15 @@ mkdir -p "$src"
 git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$src"
 cp Cargo.lock "$src/Cargo.lock"
 sed -i "s/^tch = .*/tch = \"=$tch\"/; s/^torch-sys = .*/torch-sys = \"=$tch\"/" "$src/Cargo.toml"
-(
-  cd "$src"
-  export LIBTORCH="$torch_dir" CARGO_TARGET_DIR="$out/target"
-  if [ -n "$bypass" ]; then export LIBTORCH_BYPASS_VERSION_CHECK=1; fi
-  cargo build --release --quiet -p vireid
-)
+in_copy() { # runs a command in the copy, against the torch found
+  (
+    cd "$src"
+    export LIBTORCH="$torch_dir" CARGO_TARGET_DIR="$out/target"
+    if [ -n "$bypass" ]; then export LIBTORCH_BYPASS_VERSION_CHECK=1; fi
+    "$@"
+  )
+}
+in_copy cargo build --release --quiet -p vireid
 mkdir -p "$out/bin"
 cp "$out/target/release/vireid" "$out/target/release/vireid-torch" "$out/bin/"
 echo "built $out/bin/vireid (PyTorch $full, tch $tch)" >&2
@@ -116,12 +119,7 @@ printf 'backbone = "resnet18"\nheight = 96\nwidth = 48\nids_per_batch = 3\nimage
   --trials 10 --height 96 --width 48 --device cpu --threads 2 --json > "$smoke/test.json"
 echo "smoke run with PyTorch $full: synth, train (1 epoch), test (10 trials): $smoke/test.json"
 if [ "${TESTS:-0}" = 1 ]; then
-  (
-    cd "$src"
-    export LIBTORCH="$torch_dir" CARGO_TARGET_DIR="$out/target"
-    if [ -n "$bypass" ]; then export LIBTORCH_BYPASS_VERSION_CHECK=1; fi
-    VIREID_PYTHON="${VIREID_PYTHON:-$(cd "$here" && scripts/python-env.sh)}" \
-      cargo test --release --quiet -p vireid-nn -p vireid-engine
-  )
+  oracle="${VIREID_PYTHON:-$("$here"/scripts/python-env.sh)}"
+  in_copy env VIREID_PYTHON="$oracle" cargo test --release --quiet -p vireid-nn -p vireid-engine
   echo "network and engine tests passed with PyTorch $full" >&2
 fi

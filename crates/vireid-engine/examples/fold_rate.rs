@@ -47,19 +47,18 @@ fn main() {
             seconds[i] += t.elapsed().as_secs_f64();
         }
     }
-    let rate = |s: f64| (batch * rounds) as f64 / s;
-    println!(
-        "{{\"batch\": {batch}, \"rounds\": {rounds}, \"threads\": {threads}, \
-         \"plain_images_per_second\": {:.2}, \"folded_images_per_second\": {:.2}, \
-         \"fused_images_per_second\": {:.2}, \"folded_speedup\": {:.3}, \
-         \"fused_speedup\": {:.3}, \"max_difference_folded\": {:.3e}, \
-         \"max_difference_fused\": {:.3e}}}",
-        rate(seconds[0]),
-        rate(seconds[1]),
-        rate(seconds[2]),
-        seconds[0] / seconds[1],
-        seconds[0] / seconds[2],
-        diff(&p0, &p1).max(diff(&b0, &b1)),
-        diff(&p0, &p2).max(diff(&b0, &b2)),
-    );
+    let rate = |s: f64| ((batch * rounds) as f64 / s * 100.0).round() / 100.0;
+    let report = serde_json::json!({
+        "batch": batch,
+        "rounds": rounds,
+        "threads": threads,
+        "plain_images_per_second": rate(seconds[0]),
+        "folded_images_per_second": rate(seconds[1]),
+        "fused_images_per_second": rate(seconds[2]),
+        "folded_speedup": seconds[0] / seconds[1],
+        "fused_speedup": seconds[0] / seconds[2],
+        "max_difference_folded": diff(&p0, &p1).max(diff(&b0, &b1)),
+        "max_difference_fused": diff(&p0, &p2).max(diff(&b0, &b2)),
+    });
+    println!("{report}");
 }

@@ -75,6 +75,18 @@ fn per_parameter_step(params: &[(String, Tensor)], buffers: &mut [Option<Tensor>
     });
 }
 
+/// The flat optimiser with the constants the per-parameter update uses.
+fn reference_sgd(vs: &VarStore) -> Sgd {
+    Sgd::new(
+        vs,
+        SgdConfig {
+            momentum: M,
+            weight_decay: WD,
+            nesterov: true,
+        },
+    )
+}
+
 /// One training step of `net` on step `step`'s batch with the per-parameter update.
 fn reference_step(
     net: &PartNet,
@@ -114,14 +126,7 @@ fn flat_update_equals_the_per_parameter_update_byte_for_byte() {
     tch::set_num_threads(1);
     let (vs_a, net_a) = net();
     let (vs_b, net_b) = net();
-    let mut sgd = Sgd::new(
-        &vs_a,
-        SgdConfig {
-            momentum: M,
-            weight_decay: WD,
-            nesterov: true,
-        },
-    );
+    let mut sgd = reference_sgd(&vs_a);
     let params_b: Vec<(String, Tensor)> = sorted(&vs_b)
         .into_iter()
         .filter(|(_, t)| t.requires_grad())
@@ -211,14 +216,7 @@ fn channels_last_parameters_keep_their_layout_in_the_flat_buffers() {
     let net_a = net_a.channels_last(&vs_a);
     let (vs_b, net_b) = net();
     let net_b = net_b.channels_last(&vs_b);
-    let mut sgd = Sgd::new(
-        &vs_a,
-        SgdConfig {
-            momentum: M,
-            weight_decay: WD,
-            nesterov: true,
-        },
-    );
+    let mut sgd = reference_sgd(&vs_a);
     let name = "base_resnet.base.layer1.0.conv1.weight";
     let weight = vs_a.variables()[name].shallow_clone();
     let nhwc = |t: &Tensor| !t.is_contiguous() && t.stride()[1] == 1;

@@ -62,6 +62,13 @@ fn handle(t: &Tensor) -> Handle {
     t.as_ptr() as Handle
 }
 
+/// The tensor a call made, when it succeeded.
+fn made(code: i32, out: Handle) -> Option<Tensor> {
+    // SAFETY: on success libtorch wrote a new at::Tensor into `out`, which the returned
+    // Tensor now owns (and frees).
+    (code == 0 && !out.is_null()).then(|| unsafe { Tensor::from_ptr(out) })
+}
+
 /// A convolution's stride and padding (square, dilation 1, one group, as in a ResNet).
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
@@ -76,8 +83,7 @@ pub fn conv(x: &Tensor, w: &Tensor, b: &Tensor, at: Window, relu: bool) -> Optio
     let mut bias = handle(b);
     let mut out: Handle = ptr::null_mut();
     let attr = if relu { RELU } else { NONE };
-    // SAFETY: every handle is a live at::Tensor borrowed for the call; the arrays outlive it;
-    // on success `out` is a new at::Tensor that the returned Tensor owns (and frees).
+    // SAFETY: every handle is a live at::Tensor borrowed for the call; the arrays outlive it.
     let code = unsafe {
         aoti_torch_cpu_mkldnn__convolution_pointwise(
             handle(x),
@@ -97,7 +103,7 @@ pub fn conv(x: &Tensor, w: &Tensor, b: &Tensor, at: Window, relu: bool) -> Optio
             &mut out,
         )
     };
-    (code == 0 && !out.is_null()).then(|| unsafe { Tensor::from_ptr(out) })
+    made(code, out)
 }
 
 /// ReLU(conv(x, w) + b + residual): a residual unit's last convolution, its shortcut and the
@@ -136,7 +142,7 @@ pub fn conv_add_relu(
             &mut out,
         )
     };
-    (code == 0 && !out.is_null()).then(|| unsafe { Tensor::from_ptr(out) })
+    made(code, out)
 }
 
 /// Whether this libtorch runs both fused forms for tensors like `like` (its device and
