@@ -1,5 +1,6 @@
-// Only the vireid-torch executable loads libtorch: an rpath to it, and libtorch_cuda kept in
-// the link (see scripts/libtorch-link.rs). The `vireid` executable starts without it.
+// Only the vireid-torch executable loads libtorch: an rpath to it, libtorch_cuda left to be
+// loaded at start where a driver is (see scripts/libtorch-link.rs). The `vireid` executable
+// starts without libtorch.
 include!("../../scripts/libtorch-link.rs");
 
 fn main() {

@@ -12,6 +12,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <dlfcn.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -45,6 +47,60 @@ char* guarded(F&& body) {
 void finish(const c10::intrusive_ptr<c10d::Work>& work, std::chrono::milliseconds timeout) {
   work->wait(timeout);
 }
+
+#ifdef VIREID_NCCL
+// The NCCL backend's two constructors live in libtorch_cuda. Naming them in the code would
+// make every program linking this shim load libtorch_cuda and the CUDA libraries at start
+// (0.1 s and 265 MB of mappings, even with no GPU), whereas `vireid` loads them only where an
+// NVIDIA driver is (vireid_nn::cuda). So they are looked up when a group is made. A mangled
+// name spells out every parameter type: when dlsym finds one of these, the pointer types
+// below are that constructor's own (PyTorch 2.11 to 2.13 export both).
+constexpr const char* kOptionsCtor = "_ZN4c10d16ProcessGroupNCCL7OptionsC1Eb";
+constexpr const char* kGroupCtor =
+    "_ZN4c10d16ProcessGroupNCCLC1EN3c1013intrusive_ptrINS_5StoreENS1_6detail34intrusive_"
+    "target_default_null_typeIS3_EEEEiiNS2_INS0_7OptionsENS5_IS8_EEEE";
+using OptionsCtor = void (*)(void* self, bool is_high_priority_stream);
+using GroupCtor = void (*)(void* self, c10::intrusive_ptr<c10d::Store> store, int rank,
+                           int size, c10::intrusive_ptr<c10d::ProcessGroupNCCL::Options> options);
+
+template <typename F>
+F cuda_symbol(const char* name) {
+  if (void* found = dlsym(RTLD_DEFAULT, name)) {
+    return reinterpret_cast<F>(found);
+  }
+  if (dlopen("libtorch_cuda.so", RTLD_LAZY | RTLD_NOLOAD) == nullptr) {
+    throw std::runtime_error(
+        "the NCCL backend needs libtorch_cuda, which this process did not load: no NVIDIA "
+        "driver (libcuda.so.1) was found when it started");
+  }
+  throw std::runtime_error(std::string("this libtorch_cuda has no ") + name +
+                           ": another PyTorch version than the NCCL code was written for");
+}
+
+// `new T(...)` with a constructor found at run time: the memory is ours until the
+// constructor returns, then the intrusive pointer's, as make_intrusive leaves it.
+template <typename T, typename Ctor, typename... Args>
+c10::intrusive_ptr<T> make_late(Ctor ctor, Args&&... args) {
+  void* memory = ::operator new(sizeof(T));
+  try {
+    ctor(memory, std::forward<Args>(args)...);
+  } catch (...) {
+    ::operator delete(memory);
+    throw;
+  }
+  return c10::intrusive_ptr<T>::unsafe_steal_from_new(static_cast<T*>(memory));
+}
+
+c10::intrusive_ptr<c10d::Backend> nccl_group(const c10::intrusive_ptr<c10d::Store>& store,
+                                             int rank, int world_size,
+                                             std::chrono::milliseconds timeout) {
+  auto options = make_late<c10d::ProcessGroupNCCL::Options>(
+      cuda_symbol<OptionsCtor>(kOptionsCtor), false);
+  options->timeout = timeout;
+  return make_late<c10d::ProcessGroupNCCL>(cuda_symbol<GroupCtor>(kGroupCtor),
+                                           store, rank, world_size, options);
+}
+#endif
 
 }  // namespace
 
@@ -89,10 +145,7 @@ char* vd_group_new(vd_store* store, int backend, int rank, int world_size, int64
                                                          options);
     } else {
 #ifdef VIREID_NCCL
-      auto options = c10d::ProcessGroupNCCL::Options::create();
-      options->timeout = timeout;
-      made = c10::make_intrusive<c10d::ProcessGroupNCCL>(store->store, rank, world_size,
-                                                         options);
+      made = nccl_group(store->store, rank, world_size, timeout);
 #else
       throw std::runtime_error(
           "this build of vireid has no NCCL backend (its libtorch has no CUDA, or nccl.h was "

@@ -123,3 +123,39 @@ unsafe fn libc_exit() -> ! {
     }
     _exit(0)
 }
+
+/// The NCCL backend's constructors are looked up in libtorch_cuda when a group is made (the
+/// `vireid` executable links without that library). On a machine with a GPU a group of one
+/// is made through them; without one, the constructor itself runs and refuses in words: a
+/// lookup that found nothing, or a pointer of the wrong type, would say or do otherwise.
+#[test]
+fn an_nccl_group_is_made_through_the_looked_up_constructors() {
+    if !Backend::nccl_built() {
+        return;
+    }
+    let launch = Launch {
+        rank: 0,
+        world_size: 1,
+        local_rank: 0,
+        local_world_size: Some(1),
+        master_addr: "127.0.0.1".into(),
+        master_port: vireid_dist::free_port().unwrap(),
+    };
+    let made = ProcessGroup::join(&launch, Backend::Nccl, Duration::from_secs(20));
+    if tch::Cuda::is_available() {
+        let group = made.unwrap();
+        let t = Tensor::from_slice(&[2.0f32, -1.0]).to_device(tch::Device::Cuda(0));
+        group.all_reduce(&t, ReduceOp::Sum).unwrap();
+        assert_eq!(
+            Vec::<f32>::try_from(&t.to_device(tch::Device::Cpu)).unwrap(),
+            vec![2.0, -1.0]
+        );
+    } else {
+        let err = made.map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("nccl") && err.contains("GPU"), "{err}");
+        assert!(
+            !err.contains("did not load") && !err.contains("has no _Z"),
+            "{err}"
+        );
+    }
+}

@@ -1,5 +1,101 @@
 use crate::error::{NnError, Result};
+use std::ffi::CStr;
 use tch::Device;
+
+/// What [`load_cuda`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CudaLoad {
+    /// libtorch_cuda is in the process: CUDA devices work if the driver sees any.
+    Loaded,
+    /// No NVIDIA driver here: the CPU only, and none of the CUDA libraries mapped.
+    NoDriver,
+    /// `VIREID_CUDA=0`: the CPU only, whatever the machine has.
+    Disabled,
+    /// A driver is here but libtorch_cuda would not load (the message says why); or this
+    /// libtorch has no CUDA half. The CPU only.
+    Failed(String),
+}
+
+impl CudaLoad {
+    /// In words, for `vireid env` and notes.
+    pub fn describe(&self) -> String {
+        match self {
+            CudaLoad::Loaded => "loaded".into(),
+            CudaLoad::NoDriver => "not loaded: no NVIDIA driver (libcuda.so.1) found".into(),
+            CudaLoad::Disabled => "not loaded: VIREID_CUDA=0".into(),
+            CudaLoad::Failed(why) => format!("failed to load: {why}"),
+        }
+    }
+}
+
+/// Loads libtorch's CUDA half (libtorch_cuda and, through it, the CUDA libraries) where an
+/// NVIDIA driver is, and nowhere else. The `vireid-torch` executable is linked without it:
+/// mapping and initialising those libraries costs 0.1 s of every start even on a machine
+/// with no GPU, a third of a one-image `embed`. The driver is looked for as the CUDA runtime
+/// itself does (`libcuda.so.1` on the library path). `VIREID_CUDA=0` never loads it (a GPU
+/// machine running on the CPU), `VIREID_CUDA=1` always tries.
+///
+/// Must run before anything asks libtorch about CUDA: libtorch decides once, at the first
+/// question, whether its CUDA half is there. Programs linked with libtorch_cuda (the tests)
+/// have it already, and this only confirms it.
+pub fn load_cuda() -> CudaLoad {
+    LOADED.get_or_init(try_load_cuda).clone()
+}
+
+/// The outcome of the process's one [`load_cuda`], for messages about a missing GPU.
+static LOADED: std::sync::OnceLock<CudaLoad> = std::sync::OnceLock::new();
+
+fn try_load_cuda() -> CudaLoad {
+    let wanted = match std::env::var("VIREID_CUDA").as_deref() {
+        Ok("0") => return CudaLoad::Disabled,
+        Ok("1") => true,
+        _ => loadable(c"libcuda.so.1", libc::RTLD_LAZY | libc::RTLD_LOCAL).is_ok(),
+    };
+    if !wanted {
+        return CudaLoad::NoDriver;
+    }
+    // Global, so that its symbols serve later lookups (the NCCL backend's constructors).
+    match loadable(c"libtorch_cuda.so", libc::RTLD_LAZY | libc::RTLD_GLOBAL) {
+        Ok(()) => CudaLoad::Loaded,
+        Err(why) => CudaLoad::Failed(why),
+    }
+}
+
+/// Whether libtorch_cuda is mapped into this process, by whatever means (loaded at start by
+/// [`load_cuda`], or linked in, as the tests are).
+pub fn cuda_in_process() -> bool {
+    // SAFETY: RTLD_NOLOAD only looks; a handle it returns is closed again at once.
+    unsafe {
+        let handle = libc::dlopen(
+            c"libtorch_cuda.so".as_ptr(),
+            libc::RTLD_LAZY | libc::RTLD_NOLOAD,
+        );
+        if handle.is_null() {
+            return false;
+        }
+        libc::dlclose(handle);
+        true
+    }
+}
+
+/// dlopen, keeping the library loaded for the life of the process.
+fn loadable(name: &CStr, flags: libc::c_int) -> std::result::Result<(), String> {
+    // SAFETY: a NUL-terminated name; the handle is never closed, so nothing the library
+    // registers (static initialisers, kernels) outlives its code.
+    let handle = unsafe { libc::dlopen(name.as_ptr(), flags) };
+    if !handle.is_null() {
+        return Ok(());
+    }
+    // SAFETY: dlerror returns null or a NUL-terminated message owned by libc, read at once.
+    let err = unsafe { libc::dlerror() };
+    Err(if err.is_null() {
+        format!("{} could not be loaded", name.to_string_lossy())
+    } else {
+        unsafe { CStr::from_ptr(err) }
+            .to_string_lossy()
+            .into_owned()
+    })
+}
 
 /// Parses `auto`, `cpu`, `cuda` or `cuda:K` and checks that the device exists here, so a
 /// run never starts on a device it cannot use. `auto` is the first GPU when libtorch sees
@@ -20,9 +116,22 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     };
     let available = tch::Cuda::device_count().max(0) as usize;
     match device {
-        Device::Cuda(_) if available == 0 => Err(fail(
-            "CUDA is not available on this machine (libtorch sees no GPU); use --device cpu".into(),
-        )),
+        Device::Cuda(_) if available == 0 => Err(fail(match LOADED.get() {
+            Some(CudaLoad::Disabled) => {
+                "CUDA is off in this process (VIREID_CUDA=0); use --device cpu".into()
+            }
+            Some(CudaLoad::NoDriver) => "CUDA is not available: no NVIDIA driver was found \
+                 (libcuda.so.1), so libtorch's CUDA half was not loaded (VIREID_CUDA=1 \
+                 loads it anyway); use --device cpu"
+                .into(),
+            Some(CudaLoad::Failed(why)) => format!(
+                "CUDA is not available: an NVIDIA driver is here, but libtorch_cuda did not \
+                 load ({why}); use --device cpu"
+            ),
+            _ => "CUDA is not available on this machine (libtorch sees no GPU); use --device \
+                  cpu"
+            .into(),
+        })),
         Device::Cuda(k) if k >= available => Err(fail(format!(
             "there are {available} CUDA device(s): cuda:0 .. cuda:{}",
             available - 1

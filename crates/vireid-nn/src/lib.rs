@@ -14,7 +14,10 @@ pub mod network;
 pub mod resnet;
 pub mod weights;
 
-pub use device::{parse_device, pin_deterministic, set_threads, DETERMINISTIC_THREADS};
+pub use device::{
+    cuda_in_process, load_cuda, parse_device, pin_deterministic, set_threads, CudaLoad,
+    DETERMINISTIC_THREADS,
+};
 pub use error::{NnError, Result};
 pub use network::{Modality, NetConfig, PartNet};
 pub use resnet::Depth;

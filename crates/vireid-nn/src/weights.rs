@@ -441,10 +441,27 @@ pub fn load_network_nchw(
 /// A network with a NaN or infinite weight gives NaN features for every image; say so at
 /// load, naming the tensor, instead of evaluating garbage.
 fn check_finite(vs: &VarStore, path: &Path) -> Result<()> {
-    let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    names.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, t) in names {
-        if t.is_floating_point() && !bool::try_from(t.isfinite().all())? {
+    let mut floats: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.is_floating_point())
+        .collect();
+    floats.sort_by(|a, b| a.0.cmp(&b.0));
+    // A sum is finite only when every term is (NaN and the infinities carry through it), so
+    // one reduction a tensor and one read settle the usual case in one pass over the weights;
+    // isfinite().all() made five (0.07 s of a 0.45 s `embed` start). Huge finite weights can
+    // overflow a sum: the exact test below then decides.
+    let sums: Vec<Tensor> = tch::no_grad(|| {
+        floats
+            .iter()
+            .map(|(_, t)| t.sum(t.kind()).to_kind(Kind::Double))
+            .collect()
+    });
+    if sums.is_empty() || bool::try_from(Tensor::stack(&sums, 0).isfinite().all())? {
+        return Ok(());
+    }
+    for (name, t) in floats {
+        if !bool::try_from(t.isfinite().all())? {
             return Err(NnError::Architecture {
                 path: path.to_path_buf(),
                 why: format!("tensor {name} holds NaN or infinite values (a diverged run?)"),

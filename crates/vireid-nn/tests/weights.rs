@@ -292,6 +292,28 @@ fn a_network_with_non_finite_weights_or_a_damaged_file_is_named() {
         err.contains("nan.safetensors") && err.contains("layer2.0.conv1.weight"),
         "{err}"
     );
+    // Finite weights whose sum overflows float32 load (the one-pass check is only a
+    // shortcut); one infinity among them is still named.
+    tch::no_grad(|| {
+        let _ = vs.variables()["base_resnet.base.layer2.0.conv1.weight"]
+            .shallow_clone()
+            .fill_(3e38);
+    });
+    let huge = dir.path().join("huge.safetensors");
+    weights::save(&vs, &huge).unwrap();
+    weights::load_network(&huge, Device::Cpu).unwrap();
+    tch::no_grad(|| {
+        let _ = vs.variables()["base_resnet.base.layer3.1.bn2.running_var"]
+            .get(5)
+            .fill_(f64::INFINITY);
+    });
+    let inf = dir.path().join("inf.safetensors");
+    weights::save(&vs, &inf).unwrap();
+    let err = weights::load_network(&inf, Device::Cpu)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("layer3.1.bn2.running_var"), "{err}");
     // A truncated safetensors file is said in words, not in the library's variant names.
     let bytes = std::fs::read(&good).unwrap();
     let cut = dir.path().join("cut.safetensors");

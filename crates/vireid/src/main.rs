@@ -1,7 +1,7 @@
 //! `vireid`: visible-infrared person re-identification from the command line.
 //!
 //! This executable holds the commands that need no network and starts without loading
-//! libtorch; `train`, `test`, `extract`, `demo` and `embed` are handed over to `vireid-torch`, the
+//! libtorch; `train`, `test`, `extract`, `demo`, `embed` and `env` are handed over to `vireid-torch`, the
 //! executable installed beside it (as git hands `git foo` to `git-foo`), with the same
 //! arguments.
 
@@ -63,10 +63,13 @@ enum Command {
     /// Features of raw images (files, folders, a list) with a trained checkpoint, for search.
     #[command(disable_help_flag = true)]
     Embed(Forwarded),
+    /// What vireid runs on here: libtorch's CPU features, CUDA (loaded or why not), GPUs.
+    #[command(disable_help_flag = true)]
+    Env(Forwarded),
 }
 
 /// The commands vireid-torch runs.
-const NETWORK_COMMANDS: [&str; 5] = ["train", "test", "extract", "demo", "embed"];
+const NETWORK_COMMANDS: [&str; 6] = ["train", "test", "extract", "demo", "embed", "env"];
 const NETWORK_EXECUTABLE: &str = "vireid-torch";
 
 /// Replaces this process with vireid-torch when the command is one of its own (also for
@@ -129,7 +132,8 @@ fn main() {
         | Command::Test(_)
         | Command::Extract(_)
         | Command::Demo(_)
-        | Command::Embed(_) => {
+        | Command::Embed(_)
+        | Command::Env(_) => {
             unreachable!("handed over to vireid-torch before parsing")
         }
     };

@@ -303,3 +303,63 @@ fn bad_inputs_are_named() {
         "{err}"
     );
 }
+
+/// `vireid-torch` is linked without libtorch_cuda and loads it first thing where an NVIDIA
+/// driver is: without one nothing of CUDA is mapped (0.1 s of every start saved), and loaded
+/// late it still registers with libtorch (the versions only its CUDA half can answer).
+#[test]
+fn libtorch_cuda_is_loaded_where_a_driver_is_and_registers_when_loaded() {
+    let env = |cuda: Option<&str>| -> Value {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vireid"));
+        cmd.args(["env", "--json"]);
+        match cuda {
+            Some(v) => cmd.env("VIREID_CUDA", v),
+            None => cmd.env_remove("VIREID_CUDA"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let loaded = |v: &Value| {
+        assert_eq!(
+            v["libtorch_cuda_in_process"],
+            v["cuda_half"] == "loaded",
+            "{v}"
+        );
+        if v["cuda_half"] == "loaded" {
+            assert!(v["cuda_runtime_version"].as_i64().unwrap() > 0, "{v}");
+            assert!(v["cudnn_version"].as_i64().unwrap() > 0, "{v}");
+        } else {
+            assert!(
+                v["cuda_runtime_version"].is_null() && v["cudnn_version"].is_null(),
+                "{v}"
+            );
+            assert_eq!(v["gpus"], 0, "{v}");
+        }
+    };
+    let default = env(None);
+    loaded(&default);
+    let off = env(Some("0"));
+    loaded(&off);
+    assert_eq!(off["cuda_half"], "not loaded: VIREID_CUDA=0");
+    // Forced on a machine without a driver: loaded late, it still answers (a libtorch with
+    // no CUDA half says why it failed instead).
+    let forced = env(Some("1"));
+    loaded(&forced);
+    let has_cuda_half = forced["cuda_half"] == "loaded";
+    assert!(
+        has_cuda_half
+            || forced["cuda_half"]
+                .as_str()
+                .unwrap()
+                .starts_with("failed to load"),
+        "{forced}"
+    );
+    if default["gpus"] == 0 && default["cuda_half"] != "loaded" {
+        assert!(!default["libtorch_cuda_in_process"].as_bool().unwrap());
+    }
+}

@@ -5,6 +5,7 @@
 mod bars;
 mod demo;
 mod embed;
+mod env;
 mod extract;
 mod interrupt;
 mod launcher;
@@ -42,9 +43,17 @@ enum Command {
     Demo(demo::Args),
     /// Features of raw images (files, folders, a list) with a trained checkpoint, for search.
     Embed(embed::Args),
+    /// What vireid runs on here: libtorch's CPU features, CUDA (loaded or why not), GPUs.
+    Env(env::Args),
 }
 
 fn main() {
+    // First, before libtorch is asked anything about CUDA (it decides once).
+    if let vireid_nn::CudaLoad::Failed(why) = vireid_nn::load_cuda() {
+        eprintln!(
+            "note: an NVIDIA driver is here, but libtorch_cuda did not load ({why}): CPU only"
+        );
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => train::run(a),
@@ -52,6 +61,7 @@ fn main() {
         Command::Extract(a) => extract::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Embed(a) => embed::run(a),
+        Command::Env(a) => env::run(a),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");
