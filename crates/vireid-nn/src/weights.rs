@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-/// The tensors of a checkpoint by name, with the file they came from (for messages).
+/// The tensors of a checkpoint by name, with the file they came from (for messages). Those
+/// of a safetensors file are views of one copy-on-write map of it (see [`read`]).
 pub struct Weights {
     pub path: PathBuf,
     pub tensors: HashMap<String, Tensor>,
@@ -86,8 +87,58 @@ fn strip_wrappers(mut tensors: HashMap<String, Tensor>) -> HashMap<String, Tenso
     tensors
 }
 
-/// Reads a safetensors file through a memory map, each tensor copied once out of it, with
-/// the library's errors (a header that does not fit the file, ...) said in words.
+/// The whole file as bytes in a private (copy-on-write) memory map that libtorch owns and
+/// unmaps when the last tensor viewing it goes: `from_file` without `shared` opens the file
+/// read-only, and writes to a view stay in this process. None where libtorch cannot map it
+/// (the caller then copies each tensor out).
+fn mapped_by_libtorch(path: &Path, len: usize) -> Option<Tensor> {
+    let name = path.to_str()?;
+    Tensor::f_from_file(name, false, len as i64, (Kind::Uint8, Device::Cpu))
+        .ok()
+        .filter(|t| t.numel() == len)
+}
+
+/// A tensor of the file viewed in place (no copy), or None where its bytes cannot be viewed
+/// as its type (an offset that is not a multiple of the element size, a type libtorch has
+/// not): the caller copies that one.
+fn in_place(
+    whole: &Tensor,
+    offset: usize,
+    view: &safetensors::tensor::TensorView,
+) -> Option<Tensor> {
+    use safetensors::Dtype as D;
+    let kind = match view.dtype() {
+        D::F32 => Kind::Float,
+        D::F64 => Kind::Double,
+        D::F16 => Kind::Half,
+        D::BF16 => Kind::BFloat16,
+        D::I64 => Kind::Int64,
+        D::I32 => Kind::Int,
+        D::I16 => Kind::Int16,
+        D::I8 => Kind::Int8,
+        D::U8 => Kind::Uint8,
+        D::BOOL => Kind::Bool,
+        _ => return None,
+    };
+    let bytes = view.data().len();
+    let element = kind.elt_size_in_bytes();
+    if offset % element != 0 || bytes % element != 0 {
+        return None;
+    }
+    let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+    let t = whole.f_narrow(0, offset as i64, bytes as i64).ok()?;
+    let t = if bytes == 0 {
+        Tensor::f_empty(&shape, (kind, Device::Cpu)).ok()?
+    } else {
+        t.f_view_dtype(kind).ok()?.f_view(shape.as_slice()).ok()?
+    };
+    Some(t)
+}
+
+/// Reads a safetensors file: the header through a memory map (checked by the library, its
+/// errors said in words), the tensors as views of the file mapped by libtorch, so that
+/// loading a checkpoint copies each weight once, into the network (a copy out of the file
+/// first cost 0.05 s of a 0.35 s `embed` start for ResNet-50's 100 MB).
 fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     use safetensors::SafeTensorError as E;
     let file = std::fs::File::open(path).map_err(|source| NnError::Io {
@@ -102,16 +153,24 @@ fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     })?;
     let why = match safetensors::SafeTensors::deserialize(&map) {
         Ok(st) => {
+            let whole = mapped_by_libtorch(path, map.len());
             return st
                 .tensors()
                 .into_iter()
-                .map(|(name, view)| Ok((name, Tensor::try_from(view)?)))
+                .map(|(name, view)| {
+                    let offset = view.data().as_ptr() as usize - map.as_ptr() as usize;
+                    let t = match &whole {
+                        Some(whole) => in_place(whole, offset, &view),
+                        None => None,
+                    };
+                    Ok((name, t.map_or_else(|| Tensor::try_from(view), Ok)?))
+                })
                 .collect::<std::result::Result<_, tch::TchError>>()
                 .map_err(|e| NnError::Unreadable {
                     path: path.to_path_buf(),
                     what: "not a readable safetensors checkpoint",
                     source: Box::new(e),
-                })
+                });
         }
         Err(E::MetadataIncompleteBuffer) => {
             "the tensors the header lists do not fill the file: it is truncated or has bytes \

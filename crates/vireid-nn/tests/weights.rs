@@ -325,3 +325,106 @@ fn a_network_with_non_finite_weights_or_a_damaged_file_is_named() {
     );
     assert!(!err.contains("MetadataIncompleteBuffer"), "{err}");
 }
+
+/// A safetensors checkpoint is read as views of one mapping of the file (no copy), from a
+/// read-only file (as root the permission binds nothing, the next check still does), with
+/// writes to a view kept in the process: the file's bytes do not change. A tensor whose bytes
+/// sit at an offset its type cannot view (after an odd-length float16 tensor, which no
+/// writer emits but the format allows) is copied out with the right values.
+#[test]
+fn safetensors_are_read_in_place_from_a_read_only_file_and_misaligned_ones_copied() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let vs = VarStore::new(Device::Cpu);
+    let config = NetConfig {
+        depth: Depth::R18,
+        layer4: true,
+        classes: 4,
+    };
+    let _net = part_net(&vs.root(), config);
+    let path = dir.path().join("ro.safetensors");
+    weights::save(&vs, &path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let read = weights::read(&path).unwrap();
+    let key = "base_resnet.base.layer1.0.conv1.weight";
+    assert!(same(&read.tensors[key], &vs.variables()[key]));
+    let _ = read.tensors[key].shallow_clone().fill_(7.0);
+    assert_eq!(f64::try_from(read.tensors[key].max()).unwrap(), 7.0);
+    drop(read);
+    assert!(std::fs::read(&path).unwrap() == before, "the file changed");
+    let (loaded, _, _) = weights::load_network(&path, Device::Cpu).unwrap();
+    let all = vs.variables();
+    for (name, t) in loaded.variables() {
+        if t.dim() == 4 {
+            assert!(same(&t.contiguous(), &all[&name]), "{name}");
+        } else {
+            assert!(same(&t, &all[&name]), "{name}");
+        }
+    }
+
+    // Views of one mapping: two float32 tensors 8 bytes apart in the file are 8 bytes apart
+    // in memory. After float16 [1, 2, 3] (6 bytes), a float32 tensor at byte 6 cannot be
+    // viewed and is copied.
+    let f32s = |v: &[f32]| v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
+    let halves: Vec<u8> = [0x3c00u16, 0x4000, 0x4200]
+        .iter()
+        .flat_map(|h| h.to_le_bytes())
+        .collect();
+    let aligned = safetensors_file(
+        dir.path(),
+        "aligned",
+        &[
+            ("b", "F32", f32s(&[0.5, -2.0])),
+            ("c", "F32", f32s(&[3.0, 4.0])),
+        ],
+    );
+    let read = weights::read(&aligned).unwrap();
+    let at = |k: &str| read.tensors[k].data_ptr() as isize;
+    assert_eq!(at("c") - at("b"), 8);
+    assert_eq!(
+        Vec::<f32>::try_from(&read.tensors["c"]).unwrap(),
+        vec![3.0, 4.0]
+    );
+    let odd = safetensors_file(
+        dir.path(),
+        "odd",
+        &[("a", "F16", halves), ("b", "F32", f32s(&[0.5, -2.0]))],
+    );
+    let read = weights::read(&odd).unwrap();
+    assert_eq!(
+        Vec::<f32>::try_from(&read.tensors["b"]).unwrap(),
+        vec![0.5, -2.0]
+    );
+    let a = read.tensors["a"].to_kind(tch::Kind::Float);
+    assert_eq!(Vec::<f32>::try_from(&a).unwrap(), vec![1.0, 2.0, 3.0]);
+}
+
+/// A safetensors file of 1-D tensors laid out in the order given, as the format allows.
+fn safetensors_file(
+    dir: &Path,
+    name: &str,
+    tensors: &[(&str, &str, Vec<u8>)],
+) -> std::path::PathBuf {
+    let mut header = serde_json::Map::new();
+    let mut data: Vec<u8> = Vec::new();
+    for (key, dtype, bytes) in tensors {
+        let size = if *dtype == "F16" { 2 } else { 4 };
+        let start = data.len();
+        data.extend(bytes);
+        header.insert(
+            key.to_string(),
+            serde_json::json!({"dtype": dtype, "shape": [bytes.len() / size], "data_offsets": [start, data.len()]}),
+        );
+    }
+    let mut header = serde_json::to_vec(&header).unwrap();
+    while header.len() % 8 != 0 {
+        header.push(b' ');
+    }
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header);
+    bytes.extend(data);
+    let path = dir.join(format!("{name}.safetensors"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
