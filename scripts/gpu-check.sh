@@ -2,7 +2,7 @@
 # The GPU check: one command on a machine with a CUDA GPU and PyTorch (so libtorch), but
 # possibly no Rust toolchain and no network, given vireid's two executables built elsewhere
 # against that machine's torch version (README, "A GPU machine"). Prints one table:
-#   - the GPU libtorch sees;
+#   - the GPU libtorch sees, and that vireid loaded libtorch_cuda (`vireid env`);
 #   - extract parity: features of one synthetic batch on the GPU against the CPU (TF32 off);
 #   - fp32 training: a short run on the GPU against the same run on the CPU (final weights);
 #   - mixed precision: the same run under AMP, finite and close to fp32;
@@ -34,6 +34,17 @@ rm -rf "$out" && mkdir -p "$out"
 rows=()
 row() { rows+=("$(printf '| %-34s | %-8s | %s |' "$1" "$2" "$3")"); }
 row "GPU" "yes" "$gpu (torch $("$py" -c 'import torch; print(torch.__version__)'))"
+# vireid-torch loads libtorch_cuda itself at start where a driver is: it must have, and see
+# the GPU PyTorch sees.
+"$vireid" env --json > "$out/env.json"
+env_row="$("$py" - "$out/env.json" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+ok = e["cuda_half"] == "loaded" and e["gpus"] > 0 and e["cudnn_version"]
+print(("yes" if ok else "NO") + f" | {e['cuda_half']}, {e['gpus']} GPU(s), cuDNN {e['cudnn_version']}, NCCL built {e['nccl_built']}")
+PY
+)"
+row "libtorch_cuda loaded at start" "${env_row%% | *}" "${env_row#* | }"
 
 # Compares two safetensors files or two .npy files: prints the largest absolute difference
 # and the largest absolute value, and whether all values are finite.
