@@ -2,7 +2,8 @@
 # `vireid embed` beside ONNX Runtime, in one run, on the same machine and threads: ResNet-50
 # (SYSU width) at 384 x 192, no flip, the reference network on a reference checkpoint.
 #   - ONNX Runtime (the network exported from PyTorch) and PyTorch eager: network only, on a
-#     batch Pillow prepared beforehand (scripts/ort_embed_rate.py);
+#     batch Pillow prepared beforehand (scripts/ort_embed_rate.py); vireid's network only on
+#     the same batch (the fold_rate example, folded and fused as embed runs it);
 #   - vireid embed: end to end from the JPEG files (decoding and resizing overlapped with the
 #     network), its marginal rate from two runs (1 image and IMAGES images), and its fixed
 #     cost (start-up and loading) from a .t and from the same weights as safetensors.
@@ -53,6 +54,10 @@ for i in range(n):
 np.save(out, np.stack(batch).astype('f4'))
 PY
 ort_json="$("$py" scripts/ort_embed_rate.py --checkpoint "$dir/ref.t" --input "$dir/batch.npy" --onnx "$dir/ref.onnx" --threads "$threads")"
+# vireid's network alone on the same batch (batches of 16, embed's CPU default; as loaded,
+# folded, fused: fold_rate's JSON), beside ONNX Runtime's network-only figure.
+cargo build --release -q -p vireid-engine --example fold_rate
+net_json="$(FOLD_RATE_INPUT="$dir/batch.npy" target/release/examples/fold_rate "$dir/ref.safetensors" 16 3 "$threads")"
 mkdir -p "$dir/one" && cp "$dir/images/00000.jpg" "$dir/one/"
 embed() { # CHECKPOINT IMAGES -> JSON summary
   target/release/vireid embed "$2" --checkpoint "$1" --modality visible --height 384 --width 192 \
@@ -64,17 +69,20 @@ wall() { # "START END" wall-clock seconds of a whole command
 one_t=$(wall embed "$dir/ref.t" "$dir/one")
 one_st=$(wall embed "$dir/ref.safetensors" "$dir/one")
 all_st=$(wall embed "$dir/ref.safetensors" "$dir/images")
-"$py" - "$ort_json" "$n" "$one_t" "$one_st" "$all_st" <<'PY'
+"$py" - "$ort_json" "$net_json" "$n" "$one_t" "$one_st" "$all_st" <<'PY'
 import json, sys
 o = json.loads(sys.argv[1])
-n = int(sys.argv[2])
-one_t, one_st, all_st = (float(b) - float(a) for a, b in (w.split() for w in sys.argv[3:]))
+net = json.loads(sys.argv[2])
+n = int(sys.argv[3])
+one_t, one_st, all_st = (float(b) - float(a) for a, b in (w.split() for w in sys.argv[4:]))
 # A 1-image run is the fixed cost plus one image's share.
 per_image = (all_st - one_st) / (n - 1)
 fixed_st, fixed_t = one_st - per_image, one_t - per_image
 print(f"ResNet-50, 384 x 192, no flip, {n} images")
 print(f"ONNX Runtime {o['onnxruntime']} (network only):     {o['ort_images_per_second']:6.2f} images/s")
 print(f"PyTorch eager (network only):          {o['eager_images_per_second']:6.2f} images/s")
+print(f"vireid network only (folded + fused, batch 16): {net['fused_images_per_second']:6.2f} images/s"
+      f"  = {net['fused_images_per_second'] / o['ort_images_per_second']:.3f}x ONNX Runtime's rate")
 print(f"vireid embed (from JPEG files), marginal: {1 / per_image:6.2f} images/s"
       f"  = {o['ort_images_per_second'] * per_image:.3f}x ONNX Runtime's time a image")
 print(f"vireid embed fixed cost: {fixed_st:.2f} s from safetensors, {fixed_t:.2f} s from the .t")
