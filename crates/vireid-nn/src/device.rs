@@ -11,8 +11,8 @@ pub enum CudaLoad {
     NoDriver,
     /// `VIREID_CUDA=0`: the CPU only, whatever the machine has.
     Disabled,
-    /// A driver is here but libtorch_cuda would not load (the message says why); or this
-    /// libtorch has no CUDA half. The CPU only.
+    /// A driver is here (or `VIREID_CUDA=1`) but libtorch_cuda would not load (the message
+    /// says why: this libtorch may have no CUDA half). The CPU only.
     Failed(String),
 }
 
@@ -125,8 +125,7 @@ pub fn parse_device(spec: &str) -> Result<Device> {
                  loads it anyway); use --device cpu"
                 .into(),
             Some(CudaLoad::Failed(why)) => format!(
-                "CUDA is not available: an NVIDIA driver is here, but libtorch_cuda did not \
-                 load ({why}); use --device cpu"
+                "CUDA is not available: libtorch_cuda did not load ({why}); use --device cpu"
             ),
             _ => "CUDA is not available on this machine (libtorch sees no GPU); use --device \
                   cpu"

@@ -50,9 +50,7 @@ enum Command {
 fn main() {
     // First, before libtorch is asked anything about CUDA (it decides once).
     if let vireid_nn::CudaLoad::Failed(why) = vireid_nn::load_cuda() {
-        eprintln!(
-            "note: an NVIDIA driver is here, but libtorch_cuda did not load ({why}): CPU only"
-        );
+        eprintln!("note: libtorch_cuda did not load ({why}): CPU only");
     }
     let cli = Cli::parse();
     let result = match cli.command {
