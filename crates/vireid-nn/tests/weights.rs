@@ -262,16 +262,32 @@ fn auto_is_the_first_gpu_when_there_is_one_else_the_cpu() {
     assert_eq!(vireid_nn::parse_device("auto").unwrap(), expected);
 }
 
-#[test]
-fn a_network_with_non_finite_weights_or_a_damaged_file_is_named() {
-    let dir = tempfile::tempdir().unwrap();
+/// A ResNet-18 part network of 4 classes, as the reference initialises it.
+fn small_network() -> (VarStore, vireid_nn::PartNet) {
     let vs = VarStore::new(Device::Cpu);
     let config = NetConfig {
         depth: Depth::R18,
         layer4: true,
         classes: 4,
     };
-    let _net = part_net(&vs.root(), config);
+    let net = part_net(&vs.root(), config);
+    (vs, net)
+}
+
+/// Saves `vs` as `name` in `dir` and loads it back, which must fail: the error's text.
+fn load_fails(vs: &VarStore, dir: &Path, name: &str) -> String {
+    let path = dir.join(name);
+    weights::save(vs, &path).unwrap();
+    weights::load_network(&path, Device::Cpu)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn a_network_with_non_finite_weights_or_a_damaged_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vs, _net) = small_network();
     let good = dir.path().join("good.safetensors");
     weights::save(&vs, &good).unwrap();
     weights::load_network(&good, Device::Cpu).unwrap();
@@ -282,12 +298,7 @@ fn a_network_with_non_finite_weights_or_a_damaged_file_is_named() {
             .get(0)
             .fill_(f64::NAN);
     });
-    let nan = dir.path().join("nan.safetensors");
-    weights::save(&vs, &nan).unwrap();
-    let err = weights::load_network(&nan, Device::Cpu)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let err = load_fails(&vs, dir.path(), "nan.safetensors");
     assert!(
         err.contains("nan.safetensors") && err.contains("layer2.0.conv1.weight"),
         "{err}"
@@ -307,12 +318,7 @@ fn a_network_with_non_finite_weights_or_a_damaged_file_is_named() {
             .get(5)
             .fill_(f64::INFINITY);
     });
-    let inf = dir.path().join("inf.safetensors");
-    weights::save(&vs, &inf).unwrap();
-    let err = weights::load_network(&inf, Device::Cpu)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let err = load_fails(&vs, dir.path(), "inf.safetensors");
     assert!(err.contains("layer3.1.bn2.running_var"), "{err}");
     // A truncated safetensors file is said in words, not in the library's variant names.
     let bytes = std::fs::read(&good).unwrap();
@@ -335,13 +341,7 @@ fn a_network_with_non_finite_weights_or_a_damaged_file_is_named() {
 fn safetensors_are_read_in_place_from_a_read_only_file_and_misaligned_ones_copied() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let vs = VarStore::new(Device::Cpu);
-    let config = NetConfig {
-        depth: Depth::R18,
-        layer4: true,
-        classes: 4,
-    };
-    let _net = part_net(&vs.root(), config);
+    let (vs, _net) = small_network();
     let path = dir.path().join("ro.safetensors");
     weights::save(&vs, &path).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
