@@ -343,6 +343,13 @@ fn libtorch_cuda_is_loaded_where_a_driver_is_and_registers_when_loaded() {
     };
     let default = env(None);
     loaded(&default);
+    // Which libtorch answered, for bug reports: the wheel's version beside its library.
+    assert!(
+        default["libtorch_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("2.")),
+        "{default}"
+    );
     let off = env(Some("0"));
     loaded(&off);
     assert_eq!(off["cuda_half"], "not loaded: VIREID_CUDA=0");

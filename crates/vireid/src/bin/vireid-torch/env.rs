@@ -16,8 +16,11 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let cuda = vireid_nn::load_cuda();
     let gpus = tch::Cuda::device_count().max(0);
+    let (libtorch, libtorch_version) = libtorch();
     let report = json!({
         "vireid": env!("CARGO_PKG_VERSION"),
+        "libtorch": libtorch,
+        "libtorch_version": libtorch_version,
         "threads": tch::get_num_threads(),
         "mkl": tch::utils::has_mkl(),
         "onednn": tch::utils::has_mkldnn(),
@@ -46,6 +49,34 @@ pub fn run(a: Args) -> Result<()> {
         println!("{k:<width$}  {v}");
     }
     Ok(())
+}
+
+/// The folder of the libtorch_cpu this process runs (from its memory map) and the version
+/// found beside it: a torch wheel's `version.py`, or a libtorch archive's `build-version`.
+fn libtorch() -> (Option<String>, Option<String>) {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let Some(lib) = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with("/libtorch_cpu.so"))
+        .and_then(|p| std::path::Path::new(p).parent())
+    else {
+        return (None, None);
+    };
+    let root = lib.parent().unwrap_or(lib);
+    let from_wheel = std::fs::read_to_string(root.join("version.py"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("__version__ = "))
+                .map(|v| v.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+        });
+    let version = from_wheel.or_else(|| {
+        std::fs::read_to_string(root.join("build-version"))
+            .ok()
+            .map(|v| v.trim().to_string())
+    });
+    (Some(lib.display().to_string()), version)
 }
 
 /// A version libtorch knows only with its CUDA half loaded: tch panics on the C++ exception
