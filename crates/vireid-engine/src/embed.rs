@@ -5,7 +5,7 @@
 //! joined at the end into one embeddings file (`vireid_eval::embeddings`: `pool` and `bn`,
 //! N x D float32, and a JSON document of the image paths and the settings).
 //!
-//! Decoding the next chunk runs on other threads while the network runs on this one.
+//! Decoding and resizing the next batch run on all cores while the network runs this one.
 
 use crate::error::{EngineError, Result};
 use crate::evaluate::{MEAN, STD};
@@ -161,50 +161,6 @@ pub fn chunk_dir(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
-/// One chunk's decoded images: RGB bytes of the readable ones, in order, and the rest.
-struct Decoded {
-    rgb: Vec<u8>,
-    paths: Vec<PathBuf>,
-    unreadable: Vec<Unreadable>,
-}
-
-fn decode_chunk(images: &[PathBuf], size: Size) -> Decoded {
-    let len = size.rgb_len();
-    // Each image straight into its slot; an unreadable one's slot is closed up afterwards.
-    let mut rgb = vec![0u8; images.len() * len];
-    let results: Vec<std::result::Result<(), String>> = rgb
-        .par_chunks_mut(len)
-        .zip(images.par_iter())
-        .map_init(ImageResizer::new, |resizer, (slot, path)| {
-            resizer
-                .load_into(path, size, slot)
-                .map_err(|e| error_chain(&e))
-        })
-        .collect();
-    let mut d = Decoded {
-        rgb,
-        paths: Vec::with_capacity(images.len()),
-        unreadable: Vec::new(),
-    };
-    for (k, (path, r)) in images.iter().zip(results).enumerate() {
-        match r {
-            Ok(()) => {
-                let to = d.paths.len();
-                if to != k {
-                    d.rgb.copy_within(k * len..(k + 1) * len, to * len);
-                }
-                d.paths.push(path.clone());
-            }
-            Err(why) => d.unreadable.push(Unreadable {
-                path: path.clone(),
-                why,
-            }),
-        }
-    }
-    d.rgb.truncate(d.paths.len() * len);
-    d
-}
-
 /// An error and its causes in one line.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -220,13 +176,25 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Features of `d`'s images.
-fn run_network(
+/// One chunk's features: the rows of its readable images, in order, and the others.
+struct ChunkFeatures {
+    pool: Vec<f32>,
+    bn: Vec<f32>,
+    paths: Vec<PathBuf>,
+    unreadable: Vec<Unreadable>,
+}
+
+/// Features of a chunk's images. Each batch is decoded and resized (on all cores) while the
+/// network runs the batch before it, so no image waits for a whole chunk to be decoded. An
+/// unreadable image's slot is zeros and its rows are dropped afterwards; unless
+/// `skip_unreadable`, the first batch that holds one ends the chunk, naming every unreadable
+/// image of the chunk.
+fn embed_chunk(
     net: &PartNet,
-    d: &Decoded,
+    images: &[PathBuf],
     request: &EmbedRequest<'_>,
     progress: &mut dyn FnMut(usize),
-) -> Result<(Vec<f32>, Vec<f32>)> {
+) -> Result<ChunkFeatures> {
     let size = request.size;
     let len = size.rgb_len();
     let geometry = Geometry {
@@ -240,19 +208,75 @@ fn run_network(
         flip: request.flip,
         batch: request.batch,
     };
-    let load = |first: usize, slots: &mut [f32]| -> Result<()> {
+    // Decodes `paths` into `slots` (normalised CHW floats, one image each; zeros for an
+    // unreadable one): what each failed on, by position.
+    let decode = |paths: &[PathBuf], slots: &mut [f32]| -> Vec<(usize, String)> {
         slots
             .par_chunks_mut(len)
-            .zip(d.rgb[first * len..].par_chunks(len))
-            .for_each(|(slot, rgb)| to_normalized_chw(rgb, MEAN, STD, slot));
+            .zip(paths.par_iter())
+            .enumerate()
+            .map_init(
+                || (ImageResizer::new(), vec![0u8; len]),
+                |(resizer, rgb), (k, (slot, path))| match resizer.load_into(path, size, rgb) {
+                    Ok(()) => {
+                        to_normalized_chw(rgb, MEAN, STD, slot);
+                        None
+                    }
+                    Err(e) => {
+                        slot.fill(0.0);
+                        Some((k, error_chain(&e)))
+                    }
+                },
+            )
+            .flatten()
+            .collect()
+    };
+    let unreadable = |k: usize, why: String| Unreadable {
+        path: images[k].clone(),
+        why,
+    };
+    let mut failed: Vec<Unreadable> = Vec::new();
+    let mut skipped_rows: Vec<usize> = Vec::new();
+    let load = |first: usize, slots: &mut [f32]| -> Result<()> {
+        let n = slots.len() / len;
+        for (k, why) in decode(&images[first..first + n], slots) {
+            skipped_rows.push(first + k);
+            failed.push(unreadable(first + k, why));
+        }
+        if !failed.is_empty() && !request.skip_unreadable {
+            // The rest of the chunk too, so that one run names all there is to mend.
+            let rest = &images[first + n..];
+            let mut scratch = vec![0f32; rest.len() * len];
+            let later = decode(rest, &mut scratch);
+            failed.extend(
+                later
+                    .into_iter()
+                    .map(|(k, why)| unreadable(first + n + k, why)),
+            );
+            return Err(EngineError::UnreadableImages(std::mem::take(&mut failed)));
+        }
         Ok(())
     };
     let mut last = 0;
-    let f = extract_with(net, d.paths.len(), geometry, &options, load, |done| {
+    let f = extract_with(net, images.len(), geometry, &options, load, |done| {
         progress(done - last);
         last = done;
     })?;
-    Ok((f.pool, f.bn))
+    let dim = f.dim;
+    let keep: Vec<usize> = (0..images.len())
+        .filter(|k| !skipped_rows.contains(k))
+        .collect();
+    let rows = |all: &[f32]| -> Vec<f32> {
+        keep.iter()
+            .flat_map(|&k| all[k * dim..(k + 1) * dim].iter().copied())
+            .collect()
+    };
+    Ok(ChunkFeatures {
+        pool: rows(&f.pool),
+        bn: rows(&f.bn),
+        paths: keep.iter().map(|&k| images[k].clone()).collect(),
+        unreadable: failed,
+    })
 }
 
 /// What a chunk file says besides its tensors.
@@ -379,10 +403,7 @@ pub fn embed(
             .sum(),
     );
     let mut embedded_now = 0usize;
-    let mut next = to_do
-        .first()
-        .map(|&k| decode_chunk(chunks[k], request.size));
-    for (i, &k) in to_do.iter().enumerate() {
+    for &k in &to_do {
         if stop.load(Ordering::SeqCst) {
             let done = (0..chunks.len())
                 .filter(|&j| finished[j].is_some())
@@ -393,29 +414,14 @@ pub fn embed(
                 total: request.images.len(),
             });
         }
-        let decoded = next.take().expect("decoded ahead");
-        if !decoded.unreadable.is_empty() && !request.skip_unreadable {
-            return Err(EngineError::UnreadableImages(decoded.unreadable));
-        }
-        let upcoming = to_do.get(i + 1).map(|&j| chunks[j]);
-        let (features, decoded_next) = std::thread::scope(|s| {
-            let ahead = upcoming.map(|c| s.spawn(|| decode_chunk(c, request.size)));
-            let features = run_network(&net, &decoded, request, &mut |n| tick.inc(n as u64));
-            (
-                features,
-                ahead.map(|h| h.join().expect("decoding does not panic")),
-            )
-        });
-        next = decoded_next;
-        let (pool, bn) = features?;
-        tick.inc(decoded.unreadable.len() as u64);
-        embedded_now += decoded.paths.len();
+        let c = embed_chunk(&net, chunks[k], request, &mut |n| tick.inc(n as u64))?;
+        embedded_now += c.paths.len();
         let chunk = Chunk {
-            pool,
-            bn,
+            pool: c.pool,
+            bn: c.bn,
             dim,
-            paths: decoded.paths,
-            skipped: decoded.unreadable,
+            paths: c.paths,
+            skipped: c.unreadable,
         };
         let path = chunk_path(k);
         write_atomic(&path, &chunk.encode()).map_err(|e| write(&path, e))?;

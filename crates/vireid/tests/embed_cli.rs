@@ -268,6 +268,79 @@ fn unreadable_images_stop_by_name_or_are_skipped_and_a_stopped_run_continues() {
     assert_eq!(std::fs::read(&out).unwrap(), resumed);
 }
 
+/// Batches smaller than a chunk: each batch is decoded while the network runs the one
+/// before. Two unreadable images in one chunk, in different batches, are both named when the
+/// first stops the run; skipped, the rows left are those of the readable images, equal to
+/// a run over those images alone.
+#[test]
+fn unreadable_images_in_later_batches_of_a_chunk_are_named_together_or_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ckpt = checkpoint(d);
+    let imgs = d.join("imgs");
+    images(&imgs, 4);
+    let good_dir = d.join("good");
+    std::fs::create_dir_all(&good_dir).unwrap();
+    for name in ["img00.png", "img03.jpg"] {
+        std::fs::copy(imgs.join(name), good_dir.join(name)).unwrap();
+    }
+    for name in ["img01.jpg", "img02.png"] {
+        let bytes = std::fs::read(imgs.join(name)).unwrap();
+        std::fs::write(imgs.join(name), &bytes[..bytes.len() / 4]).unwrap();
+    }
+    let run = |folder: &Path, out: &Path, extra: &[&str]| {
+        let mut a = vec![
+            s(folder),
+            "--checkpoint",
+            s(&ckpt),
+            "--modality",
+            "thermal",
+            "--height",
+            "96",
+            "--width",
+            "48",
+            "--out",
+            s(out),
+            "--device",
+            "cpu",
+            "--chunk",
+            "4",
+            "--batch",
+            "1",
+            "--json",
+        ];
+        a.extend(extra);
+        embed(&a)
+    };
+    let out = d.join("e.safetensors");
+    let o = run(&imgs, &out, &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("img01.jpg") && err.contains("img02.png"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("img00.png") && !err.contains("img03.jpg"),
+        "{err}"
+    );
+
+    let o = run(&imgs, &out, &["--skip-unreadable"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (pool, bn, info) = read_output(&out);
+    let alone = d.join("alone.safetensors");
+    let o = run(&good_dir, &alone, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (pool2, bn2, _) = read_output(&alone);
+    assert_eq!(pool.nrows(), 2);
+    assert_eq!(paths_of(&info).len(), 2);
+    let largest = (&pool - &pool2)
+        .iter()
+        .chain((&bn - &bn2).iter())
+        .fold(0f32, |m, v| m.max(v.abs()));
+    assert!(largest < 1e-5, "{largest}");
+}
+
 #[test]
 fn a_list_file_and_bad_arguments() {
     let dir = tempfile::tempdir().unwrap();
