@@ -56,6 +56,28 @@ fn embed(args: &[&str]) -> Output {
 }
 
 /// The `pool` and `bn` rows and the metadata of an embed output.
+/// `vireid embed INPUT` at the tests' size (96 x 48) on the CPU with `--json`, plus `extra`.
+fn embed_at(input: &Path, ckpt: &Path, modality: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut a = vec![
+        s(input),
+        "--checkpoint",
+        s(ckpt),
+        "--modality",
+        modality,
+        "--height",
+        "96",
+        "--width",
+        "48",
+        "--out",
+        s(out),
+        "--device",
+        "cpu",
+        "--json",
+    ];
+    a.extend(extra);
+    embed(&a)
+}
+
 fn read_output(path: &Path) -> (Array2<f32>, Array2<f32>, serde_json::Map<String, Value>) {
     let bytes = std::fs::read(path).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
@@ -117,22 +139,7 @@ np.save(out, np.stack(batch).astype('float32'))
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = d.join("e.safetensors");
-    let o = embed(&[
-        s(&imgs),
-        "--checkpoint",
-        s(&ckpt),
-        "--modality",
-        "thermal",
-        "--height",
-        "96",
-        "--width",
-        "48",
-        "--out",
-        s(&out),
-        "--device",
-        "cpu",
-        "--json",
-    ]);
+    let o = embed_at(&imgs, &ckpt, "thermal", &out, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["images"], 5);
@@ -192,34 +199,10 @@ fn unreadable_images_stop_by_name_or_are_skipped_and_a_stopped_run_continues() {
     // A truncated JPEG in the second chunk of two images.
     std::fs::write(imgs.join("img03.jpg"), &good[..good.len() / 3]).unwrap();
     let out = d.join("e.safetensors");
-    let args = |extra: &[&'static str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            s(&imgs),
-            "--checkpoint",
-            s(&ckpt),
-            "--modality",
-            "visible",
-            "--height",
-            "96",
-            "--width",
-            "48",
-            "--out",
-            s(&out),
-            "--device",
-            "cpu",
-            "--chunk",
-            "2",
-            "--json",
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-        v.extend(extra.iter().map(|a| a.to_string()));
-        v
-    };
-    let run = |extra: &[&'static str]| {
-        let a = args(extra);
-        embed(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    let run = |extra: &[&str]| {
+        let mut a = vec!["--chunk", "2"];
+        a.extend(extra);
+        embed_at(&imgs, &ckpt, "visible", &out, &a)
     };
     let o = run(&[]);
     assert!(!o.status.success());
@@ -289,28 +272,9 @@ fn unreadable_images_in_later_batches_of_a_chunk_are_named_together_or_skipped()
         std::fs::write(imgs.join(name), &bytes[..bytes.len() / 4]).unwrap();
     }
     let run = |folder: &Path, out: &Path, extra: &[&str]| {
-        let mut a = vec![
-            s(folder),
-            "--checkpoint",
-            s(&ckpt),
-            "--modality",
-            "thermal",
-            "--height",
-            "96",
-            "--width",
-            "48",
-            "--out",
-            s(out),
-            "--device",
-            "cpu",
-            "--chunk",
-            "4",
-            "--batch",
-            "1",
-            "--json",
-        ];
+        let mut a = vec!["--chunk", "4", "--batch", "1"];
         a.extend(extra);
-        embed(&a)
+        embed_at(folder, &ckpt, "thermal", out, &a)
     };
     let out = d.join("e.safetensors");
     let o = run(&imgs, &out, &[]);
