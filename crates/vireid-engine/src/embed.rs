@@ -244,15 +244,15 @@ fn embed_chunk(
             failed.push(unreadable(first + k, why));
         }
         if !failed.is_empty() && !request.skip_unreadable {
-            // The rest of the chunk too, so that one run names all there is to mend.
-            let rest = &images[first + n..];
-            let mut scratch = vec![0f32; rest.len() * len];
-            let later = decode(rest, &mut scratch);
-            failed.extend(
-                later
-                    .into_iter()
-                    .map(|(k, why)| unreadable(first + n + k, why)),
-            );
+            // The rest of the chunk too, a batch at a time, so that one run names all there
+            // is to mend.
+            let mut scratch = vec![0f32; slots.len()];
+            let mut at = first + n;
+            for paths in images[at..].chunks(n.max(1)) {
+                let later = decode(paths, &mut scratch[..paths.len() * len]);
+                failed.extend(later.into_iter().map(|(k, why)| unreadable(at + k, why)));
+                at += paths.len();
+            }
             return Err(EngineError::UnreadableImages(std::mem::take(&mut failed)));
         }
         Ok(())
