@@ -54,7 +54,7 @@ void finish(const c10::intrusive_ptr<c10d::Work>& work, std::chrono::millisecond
 // (0.1 s and 265 MB of mappings, even with no GPU), whereas `vireid` loads them only where an
 // NVIDIA driver is (vireid_nn::cuda). So they are looked up when a group is made. A mangled
 // name spells out every parameter type: when dlsym finds one of these, the pointer types
-// below are that constructor's own (PyTorch 2.11 to 2.13 export both).
+// below are that constructor's own (PyTorch 2.11 and 2.13 export both, checked with nm).
 constexpr const char* kOptionsCtor = "_ZN4c10d16ProcessGroupNCCL7OptionsC1Eb";
 constexpr const char* kGroupCtor =
     "_ZN4c10d16ProcessGroupNCCLC1EN3c1013intrusive_ptrINS_5StoreENS1_6detail34intrusive_"
