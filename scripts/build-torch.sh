@@ -17,8 +17,9 @@
 # (530 MB) with the CUDA runtime and CUPTI libraries its CPU library loads, not the rest of
 # its CUDA libraries (GBs): its CUDA part is left out of the build, which then runs on the
 # CPU; with FULL=1 the whole torch with its nvidia-* packages (GBs) and the CUDA headers NCCL
-# needs, so that the build links CUDA and NCCL: a binary for a GPU machine with that torch
-# (scripts/gpu-check.sh). A torch found on the machine is linked whole (CUDA included).
+# needs, so that the build compiles the NCCL backend and has libtorch_cuda to load where a
+# driver is: a binary for a GPU machine with that torch (scripts/gpu-check.sh). A torch found
+# on the machine is used whole (CUDA included).
 # Then a smoke run: a small synthetic dataset, one epoch of training and the 10-trial test;
 # with TESTS=1 also the network and engine test suites on that build (their PyTorch oracle
 # is the default .venv's).

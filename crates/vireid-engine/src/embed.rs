@@ -8,7 +8,7 @@
 //! Decoding and resizing the next batch run on all cores while the network runs this one.
 
 use crate::error::{EngineError, Result};
-use crate::evaluate::{MEAN, STD};
+use crate::evaluate::TestTransform;
 use crate::progress::Progress;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -17,9 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tch::Device;
-use vireid_augment::test_time::to_normalized_chw;
 use vireid_data::atomic::write_atomic;
-use vireid_data::image_io::{ImageResizer, Size};
+use vireid_data::image_io::Size;
 use vireid_eval::embeddings::{decode, encode};
 use vireid_nn::features::{extract_with, ExtractOptions, Geometry};
 use vireid_nn::{weights, Modality, NetConfig, PartNet};
@@ -216,12 +215,9 @@ fn embed_chunk(
             .zip(paths.par_iter())
             .enumerate()
             .map_init(
-                || (ImageResizer::new(), vec![0u8; len]),
-                |(resizer, rgb), (k, (slot, path))| match resizer.load_into(path, size, rgb) {
-                    Ok(()) => {
-                        to_normalized_chw(rgb, MEAN, STD, slot);
-                        None
-                    }
+                || TestTransform::new(size),
+                |t, (k, (slot, path))| match t.apply(path, size, slot) {
+                    Ok(_) => None,
                     Err(e) => {
                         slot.fill(0.0);
                         Some((k, error_chain(&e)))

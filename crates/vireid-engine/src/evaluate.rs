@@ -104,6 +104,34 @@ impl DecodedImages {
     }
 }
 
+/// One rayon worker's test transform: its resizer and the RGB bytes of the image in hand.
+pub(crate) struct TestTransform {
+    resizer: ImageResizer,
+    rgb: Vec<u8>,
+}
+
+impl TestTransform {
+    pub(crate) fn new(size: Size) -> Self {
+        TestTransform {
+            resizer: ImageResizer::new(),
+            rgb: vec![0u8; size.rgb_len()],
+        }
+    }
+
+    /// The image at `path` decoded, resized to `size` and normalised into `slot` (CHW
+    /// floats); its resized RGB bytes.
+    pub(crate) fn apply(
+        &mut self,
+        path: &Path,
+        size: Size,
+        slot: &mut [f32],
+    ) -> vireid_data::Result<&[u8]> {
+        self.resizer.load_into(path, size, &mut self.rgb)?;
+        to_normalized_chw(&self.rgb, MEAN, STD, slot);
+        Ok(&self.rgb)
+    }
+}
+
 /// Test transform and network features of `images` under `root`, batch by batch; decoding and
 /// resizing run on all cores (rayon), each worker with its own resizer, while the network
 /// runs on the batch before. With `decoded`, images it holds are not decoded again and the
@@ -135,15 +163,14 @@ pub fn image_features(
             .par_chunks_mut(len)
             .zip(images[first..].par_iter())
             .map_init(
-                || (ImageResizer::new(), vec![0u8; len]),
-                |(resizer, rgb), (slot, entry)| -> Result<Option<Vec<u8>>> {
+                || TestTransform::new(size),
+                |t, (slot, entry)| -> Result<Option<Vec<u8>>> {
                     if let Some(kept) = store.and_then(|d| d.kept.get(&entry.path)) {
                         to_normalized_chw(kept, MEAN, STD, slot);
                         return Ok(None);
                     }
-                    resizer.load_into(&root.join(&entry.path), size, rgb)?;
-                    to_normalized_chw(rgb, MEAN, STD, slot);
-                    Ok(room.then(|| rgb.clone()))
+                    let rgb = t.apply(&root.join(&entry.path), size, slot)?;
+                    Ok(room.then(|| rgb.to_vec()))
                 },
             )
             .collect::<Result<_>>()?;

@@ -106,20 +106,7 @@ fn in_place(
     offset: usize,
     view: &safetensors::tensor::TensorView,
 ) -> Option<Tensor> {
-    use safetensors::Dtype as D;
-    let kind = match view.dtype() {
-        D::F32 => Kind::Float,
-        D::F64 => Kind::Double,
-        D::F16 => Kind::Half,
-        D::BF16 => Kind::BFloat16,
-        D::I64 => Kind::Int64,
-        D::I32 => Kind::Int,
-        D::I16 => Kind::Int16,
-        D::I8 => Kind::Int8,
-        D::U8 => Kind::Uint8,
-        D::BOOL => Kind::Bool,
-        _ => return None,
-    };
+    let kind = Kind::try_from(view.dtype()).ok()?;
     let bytes = view.data().len();
     let element = kind.elt_size_in_bytes();
     if offset % element != 0 || bytes % element != 0 {
